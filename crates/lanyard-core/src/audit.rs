@@ -1,0 +1,30 @@
+//! Who did something, as the audit log records it.
+
+use crate::ids::UserId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The author of a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum AuditActor {
+    /// A signed-in person.
+    User(UserId),
+    /// An operator at the command line (with the OS user name when known).
+    Cli(String),
+    /// `lanyard apply` of a realm file (with the file name).
+    Realm(String),
+    /// Lanyard itself (expiry, migrations).
+    System,
+}
+
+impl fmt::Display for AuditActor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditActor::User(id) => write!(f, "user:{id}"),
+            AuditActor::Cli(who) => write!(f, "cli:{who}"),
+            AuditActor::Realm(file) => write!(f, "realm:{file}"),
+            AuditActor::System => f.write_str("system"),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Password hashing with Argon2id. Pure computation: the caller decides where it runs (the
+//! server runs it on a bounded blocking pool, never on the async workers).
+
+use crate::secret::Secret;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Argon2id cost parameters. The default is OWASP's recommendation: m = 19 MiB, t = 2, p = 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+impl Argon2Params {
+    fn hasher(&self) -> Result<Argon2<'static>, PasswordError> {
+        let p = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| PasswordError::BadParams(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
+    }
+
+    /// Checks the parameters are usable (and not weaker than a floor we accept).
+    pub fn validate(&self) -> Result<(), PasswordError> {
+        if self.memory_kib < 8 * 1024 || self.iterations < 1 || self.parallelism < 1 {
+            return Err(PasswordError::BadParams(
+                "argon2 needs memory_kib >= 8192, iterations >= 1, parallelism >= 1".into(),
+            ));
+        }
+        self.hasher().map(|_| ())
+    }
+}
+
+/// A stored password hash in PHC string form (`$argon2id$v=19$m=…`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(…)")
+    }
+}
+
+impl PasswordHash {
+    /// A hash read back from storage or a realm file; checked to be a PHC Argon2 string.
+    pub fn parse(phc: &str) -> Result<Self, PasswordError> {
+        let parsed = argon2::password_hash::PasswordHash::new(phc)
+            .map_err(|_| PasswordError::MalformedHash)?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(PasswordError::MalformedHash);
+        }
+        Ok(Self(phc.to_string()))
+    }
+
+    /// The PHC string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Hashes `password` with fresh random salt.
+    pub fn create(password: &Secret, params: &Argon2Params) -> Result<Self, PasswordError> {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        let h = params
+            .hasher()?
+            .hash_password(password.expose().as_bytes(), &salt)
+            .map_err(|e| PasswordError::BadParams(e.to_string()))?;
+        Ok(Self(h.to_string()))
+    }
+
+    /// Whether `password` matches (constant-time comparison inside argon2).
+    pub fn verify(&self, password: &Secret) -> bool {
+        let Ok(parsed) = argon2::password_hash::PasswordHash::new(&self.0) else {
+            return false;
+        };
+        // The parameters come from the hash itself, so old hashes keep verifying after the
+        // configured cost changes.
+        Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok()
+    }
+
+    /// Whether this hash was made with parameters other than `params` (and so should be
+    /// re-hashed at the next successful sign-in).
+    pub fn needs_rehash(&self, params: &Argon2Params) -> bool {
+        let Ok(parsed) = argon2::password_hash::PasswordHash::new(&self.0) else {
+            return true;
+        };
+        let Ok(p) = Params::try_from(&parsed) else {
+            return true;
+        };
+        p.m_cost() != params.memory_kib
+            || p.t_cost() != params.iterations
+            || p.p_cost() != params.parallelism
+    }
+}
+
+/// What went wrong with a password hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// Not a PHC Argon2id string.
+    #[error("the password hash is not an Argon2id PHC string")]
+    MalformedHash,
+    /// Unusable parameters.
+    #[error("invalid Argon2 parameters: {0}")]
+    BadParams(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_verifies_only_the_right_password() {
+        let params = Argon2Params::default();
+        let h = PasswordHash::create(&Secret::new("Lanyard-demo-pass-2026"), &params).unwrap();
+        assert!(h.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(h.verify(&Secret::new("Lanyard-demo-pass-2026")));
+        assert!(!h.verify(&Secret::new("Lanyard-demo-pass-2027")));
+        assert!(!h.needs_rehash(&params));
+        assert!(h.needs_rehash(&Argon2Params {
+            iterations: 3,
+            ..params
+        }));
+        let again = PasswordHash::parse(h.as_str()).unwrap();
+        assert_eq!(again, h);
+        assert_eq!(format!("{h:?}"), "PasswordHash(…)");
+    }
+
+    #[test]
+    fn salts_differ() {
+        let params = Argon2Params::default();
+        let a = PasswordHash::create(&Secret::new("same-password-here"), &params).unwrap();
+        let b = PasswordHash::create(&Secret::new("same-password-here"), &params).unwrap();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn malformed_hashes_are_refused() {
+        assert_eq!(
+            PasswordHash::parse("plain"),
+            Err(PasswordError::MalformedHash)
+        );
+        assert_eq!(
+            PasswordHash::parse("$argon2i$v=19$m=16,t=2,p=1$c29tZXNhbHQ$aGFzaA"),
+            Err(PasswordError::MalformedHash)
+        );
+        assert!(Argon2Params {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1
+        }
+        .validate()
+        .is_err());
+        assert!(Argon2Params::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,89 @@
+//! What can go wrong in the store, from the caller's point of view.
+
+use lanyard_core::user::FieldError;
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not one we can use.
+    #[error("unsupported database URL {0:?} (use sqlite://FILE or postgres://…)")]
+    BadUrl(String),
+    /// The database cannot be reached.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    /// No such thing.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A unique value is already taken (the field is named).
+    #[error("{field} {value:?} is already in use")]
+    Taken {
+        /// Which field.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// Input that breaks the model's rules, each problem by field.
+    #[error("invalid input: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<FieldError>),
+    /// A rule refused the change (status transition, delegation).
+    #[error("{0}")]
+    Refused(String),
+    /// A sealed secret could not be opened or sealed.
+    #[error(transparent)]
+    Seal(#[from] crate::sealing::SealError),
+    /// Anything else the database said; the detail is for the log, not for people.
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    /// Stored data that does not decode (a bug or a hand-edited database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn from_connect(e: sqlx::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        StoreError::Invalid(vec![FieldError {
+            field,
+            message: message.into(),
+        }])
+    }
+
+    /// Whether the cause is the database being unreachable (worth a 503 and a retry).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            sqlx::Error::RowNotFound => StoreError::NotFound("record"),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+                let field = if text.contains("email") {
+                    "email"
+                } else if text.contains("username") {
+                    "username"
+                } else if text.contains("slug") {
+                    "slug"
+                } else {
+                    "name"
+                };
+                StoreError::Taken {
+                    field,
+                    value: String::new(),
+                }
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}

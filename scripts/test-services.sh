@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Starts (or stops) the real servers the tests need, on free loopback ports, under
+# .test-services/. `start` writes .test-services/env with the addresses for the tests.
+# Usage: scripts/test-services.sh start|stop
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD/.test-services"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/pg_ctl" ] && { echo "$d"; return; }
+  done
+  dirname "$(command -v pg_ctl)"
+}
+
+start_postgres() {
+  local bin port data
+  bin="$(pg_bin)"
+  port="$(free_port)"
+  data="$ROOT/pg"
+  rm -rf "$data" && mkdir -p "$data" "$ROOT/pg-sock"
+  # PostgreSQL refuses to run as root; run it as the 'postgres' system user when we are root.
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home "$ROOT" postgres
+    chown -R postgres "$ROOT/pg" "$ROOT/pg-sock"
+    touch "$ROOT/pg.log" && chown postgres "$ROOT/pg.log"
+    as=(runuser -u postgres --)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$data" -U lanyard --auth=trust --no-sync -E UTF8 >"$ROOT/pg-init.log" 2>&1
+  "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$ROOT/pg.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $ROOT/pg-sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null
+  echo "LANYARD_TEST_POSTGRES_URL=postgres://lanyard@127.0.0.1:$port/postgres" >>"$ROOT/env"
+  echo "postgres on 127.0.0.1:$port"
+}
+
+stop_postgres() {
+  [ -d "$ROOT/pg" ] || return 0
+  local bin as=()
+  bin="$(pg_bin)"
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$bin/pg_ctl" -D "$ROOT/pg" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
+case "${1:-}" in
+  start)
+    "$0" stop || true
+    mkdir -p "$ROOT" && : >"$ROOT/env"
+    chmod 755 "$ROOT"
+    start_postgres
+    ;;
+  stop)
+    stop_postgres
+    rm -rf "$ROOT"
+    ;;
+  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
