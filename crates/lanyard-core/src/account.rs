@@ -163,7 +163,7 @@ mod tests {
             Err(EmploymentError::SeveralMain)
         );
         assert_eq!(
-            validate_employments(&[ended.clone()]),
+            validate_employments(std::slice::from_ref(&ended)),
             Err(EmploymentError::NoMain)
         );
         assert_eq!(

@@ -75,7 +75,11 @@ impl<'a> IdGen<'a> {
     fn uuid(&self) -> Uuid {
         let now = self.clock.now();
         let secs = u64::try_from(now.unix_timestamp()).unwrap_or(0);
-        let ts = uuid::Timestamp::from_unix(uuid::NoContext, secs, now.nanosecond());
+        // One counter for the whole process keeps ids made within the same millisecond in
+        // creation order (the audit log is read back in id order).
+        static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+            std::sync::Mutex::new(uuid::ContextV7::new());
+        let ts = uuid::Timestamp::from_unix(&CONTEXT, secs, now.nanosecond());
         // The 74 bits after the timestamp come from the operating system's randomness.
         Uuid::new_v7(ts)
     }
@@ -120,6 +124,16 @@ mod tests {
         assert_eq!(a.as_uuid().get_variant(), uuid::Variant::RFC4122);
         assert!(a < b);
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn ids_within_one_millisecond_keep_creation_order() {
+        let clock = FixedClock::new(datetime!(2026-01-01 00:00 UTC));
+        let g = IdGen::new(&clock);
+        let ids: Vec<AuditId> = (0..500).map(|_| g.next()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 
     #[test]

@@ -1,1 +1,12 @@
+//! `lanyard-server` is the only crate that knows HTTP, files and the command line: it loads the
+//! configuration, opens the store, serves the axum routers and runs the `lanyard` CLI. Handlers
+//! stay thin — parse, call the capability crate, render — and the rules live in `lanyard-core`,
+//! persistence in `lanyard-store`. No other crate depends on this one.
 #![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod hashing;
+pub mod http;
+pub mod realm;

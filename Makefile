@@ -1,0 +1,38 @@
+# Lanyard — the two commands a newcomer needs:
+#   make run    build and start Lanyard on its embedded defaults with the demo realm loaded
+#   make test   install what the tests need, start their servers, run every test, stop them
+.PHONY: run test build release lint fmt check-config services-start services-stop clean
+
+CARGO ?= cargo
+
+run: build
+	./target/debug/lanyard serve --apply config/demo.toml
+
+test:
+	bash scripts/test.sh
+
+build:
+	$(CARGO) build --bin lanyard
+
+release:
+	$(CARGO) build --release --bin lanyard
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+check-config: build
+	./target/debug/lanyard check-config
+
+services-start:
+	bash scripts/test-services.sh start
+
+services-stop:
+	bash scripts/test-services.sh stop
+
+clean:
+	$(CARGO) clean
+	rm -rf data .test-services

@@ -1,0 +1,124 @@
+//! The running application: configuration, store, hashing pool and clock, built once.
+
+use crate::config::Config;
+use crate::hashing::Hasher;
+use crate::realm::{FilePassword, ParsedRealm};
+use anyhow::Context;
+use lanyard_core::{AuditActor, Clock, SystemClock};
+use lanyard_store::realm::PasswordPlan;
+use lanyard_store::{ApplyReport, Keyring, Store, StoreOptions};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Everything a request or command needs.
+pub struct App {
+    /// The configuration it started with.
+    pub config: Config,
+    /// Durable storage.
+    pub store: Store,
+    /// The bounded Argon2id pool.
+    pub hasher: Hasher,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Reads the key file, creating it (mode 0600) with one fresh key if it does not exist.
+pub fn load_keyring(path: &Path) -> anyhow::Result<Keyring> {
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        use std::io::Write;
+        let mut f = opts
+            .open(path)
+            .with_context(|| format!("creating key file {}", path.display()))?;
+        f.write_all(Keyring::generate_file_text().as_bytes())?;
+        tracing::info!(path = %path.display(), "created a new key-encryption key file");
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading key file {}", path.display()))?;
+    Keyring::parse(&text).with_context(|| format!("key file {}", path.display()))
+}
+
+impl App {
+    /// Opens the store (migrating it) and builds the pools.
+    pub async fn open(config: Config) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let keyring = load_keyring(&config.secrets.key_file)?;
+        let mut opts = StoreOptions::new(config.database.url.clone());
+        opts.max_connections = config.database.max_connections;
+        let store = Store::open(&opts, clock.clone(), keyring)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening {}",
+                    lanyard_store::redact_url(&config.database.url)
+                )
+            })?;
+        store.migrate().await?;
+        let hasher = Hasher::new(
+            config.passwords.argon2,
+            config.hashing_threads(),
+            config.passwords.hashing_queue,
+        );
+        Ok(Self {
+            config,
+            store,
+            hasher,
+            clock,
+        })
+    }
+
+    /// Applies a parsed realm: passwords already matching what is stored are kept (so a
+    /// second apply writes nothing), others are hashed, then the plan goes in one transaction.
+    pub async fn apply_realm(
+        &self,
+        parsed: ParsedRealm,
+        actor: &AuditActor,
+    ) -> anyhow::Result<ApplyReport> {
+        let mut plan = parsed.plan;
+        for ((ti, ui), given) in parsed.passwords {
+            let Some(tenant) = plan.tenants.get(ti) else {
+                continue;
+            };
+            let Some(user) = tenant.users.get(ui) else {
+                continue;
+            };
+            let login = user
+                .profile
+                .email
+                .clone()
+                .or_else(|| user.profile.username.clone())
+                .unwrap_or_default();
+            let stored = match self.store.tenant_by_slug(&tenant.slug).await? {
+                Some(t) => match self.store.user_by_login(t.id, &login).await? {
+                    Some(u) => self.store.password_hash(u.id).await?,
+                    None => None,
+                },
+                None => None,
+            };
+            let decided = match (given, stored) {
+                (FilePassword::None, _) => PasswordPlan::Keep,
+                (FilePassword::Hash(h), Some(s)) if h == s => PasswordPlan::Keep,
+                (FilePassword::Hash(h), _) => PasswordPlan::Set(h),
+                (FilePassword::Plain(p), Some(s))
+                    if self.hasher.verify(s.clone(), p.clone()).await? =>
+                {
+                    PasswordPlan::Keep
+                }
+                (FilePassword::Plain(p), _) => PasswordPlan::Set(self.hasher.hash(p).await?),
+            };
+            if let Some(u) = plan.tenants.get_mut(ti).and_then(|t| t.users.get_mut(ui)) {
+                u.password = decided;
+            }
+        }
+        Ok(self.store.apply_realm(&plan, actor).await?)
+    }
+}

@@ -1,0 +1,454 @@
+//! The one typed configuration: defaults, then a TOML file, then `LANYARD_SECTION__KEY`
+//! environment variables; unknown keys are errors, and every problem is reported by its key.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use lanyard_core::Argon2Params;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Everything Lanyard can be told.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// HTTP listener and public identity.
+    pub server: ServerConfig,
+    /// Durable storage.
+    pub database: DatabaseConfig,
+    /// Short-lived state (SSO sessions, codes).
+    pub sessions: SessionConfig,
+    /// Key-encryption keys for secrets at rest.
+    pub secrets: SecretsConfig,
+    /// Password hashing.
+    pub passwords: PasswordConfig,
+    /// Logging.
+    pub log: LogConfig,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: String,
+    /// Public base URL; the OIDC issuer.
+    pub issuer: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Per-request time limit, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            issuer: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE` or `postgres://USER@HOST:PORT/DB`.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://./data/lanyard.db".into(),
+            max_connections: 10,
+        }
+    }
+}
+
+/// Where sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionBackend {
+    /// In this process (the embedded default; lost on restart).
+    Memory,
+    /// A Redis server shared by every Lanyard process.
+    Redis,
+}
+
+/// `[sessions]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// `memory` or `redis`.
+    pub store: SessionBackend,
+    /// `redis://HOST:PORT/DB`, required with `store = "redis"`.
+    pub redis_url: Option<String>,
+    /// Key prefix in Redis.
+    pub key_prefix: String,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            store: SessionBackend::Memory,
+            redis_url: None,
+            key_prefix: "lanyard:".into(),
+        }
+    }
+}
+
+/// `[secrets]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// File of key-encryption keys (`id:base64` lines, newest first); created if missing.
+    pub key_file: PathBuf,
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            key_file: "./data/lanyard.key".into(),
+        }
+    }
+}
+
+/// `[passwords]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Argon2id cost (OWASP's m = 19 MiB, t = 2, p = 1 by default).
+    pub argon2: Argon2Params,
+    /// Hashes computed at once (0: one per CPU core).
+    pub hashing_threads: usize,
+    /// Hashes allowed to wait for a thread before new ones are refused with 503.
+    pub hashing_queue: usize,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            argon2: Argon2Params::default(),
+            hashing_threads: 0,
+            hashing_queue: 256,
+        }
+    }
+}
+
+/// Log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `lanyard=debug,sqlx=warn`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// One configuration problem, by key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// Dotted key (`server.listen`), or empty for the file as a whole.
+    pub key: String,
+    /// What is wrong (and where the value came from, when known).
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.key, self.message)
+        }
+    }
+}
+
+fn problems_of(e: figment::Error) -> Vec<ConfigProblem> {
+    e.into_iter()
+        .map(|err| {
+            let key = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            ConfigProblem {
+                key,
+                message: format!("{}{source}", err.kind),
+            }
+        })
+        .collect()
+}
+
+/// Serde stops at the first error; extracting each section on its own finds one per section,
+/// and unknown sections are listed by name.
+fn extraction_problems(fig: &Figment, first: figment::Error) -> Vec<ConfigProblem> {
+    fn section<T: serde::de::DeserializeOwned>(
+        fig: &Figment,
+        name: &str,
+        out: &mut Vec<ConfigProblem>,
+    ) {
+        if let Err(e) = fig.extract_inner::<T>(name) {
+            for mut p in problems_of(e) {
+                let rest: Vec<&str> = p
+                    .key
+                    .split('.')
+                    .filter(|k| !k.is_empty() && *k != name)
+                    .collect();
+                p.key = std::iter::once(name)
+                    .chain(rest)
+                    .collect::<Vec<_>>()
+                    .join(".");
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    section::<ServerConfig>(fig, "server", &mut out);
+    section::<DatabaseConfig>(fig, "database", &mut out);
+    section::<SessionConfig>(fig, "sessions", &mut out);
+    section::<SecretsConfig>(fig, "secrets", &mut out);
+    section::<PasswordConfig>(fig, "passwords", &mut out);
+    section::<LogConfig>(fig, "log", &mut out);
+    const SECTIONS: [&str; 6] = [
+        "server",
+        "database",
+        "sessions",
+        "secrets",
+        "passwords",
+        "log",
+    ];
+    if let Ok(data) = figment::Provider::data(fig) {
+        for dict in data.values() {
+            for key in dict.keys().filter(|k| !SECTIONS.contains(&k.as_str())) {
+                out.push(ConfigProblem {
+                    key: key.clone(),
+                    message: "unknown section".into(),
+                });
+            }
+        }
+    }
+    if out.is_empty() {
+        out = problems_of(first);
+    }
+    out
+}
+
+/// Builds the layered source: defaults, the file (if any), then the environment.
+fn figment(file: Option<&Path>) -> Figment {
+    let mut f = Figment::from(Serialized::defaults(Config::default()));
+    if let Some(path) = file {
+        f = f.merge(Toml::file_exact(path));
+    }
+    // Only `LANYARD_SECTION__KEY` variables are configuration; others with the prefix
+    // (LANYARD_CONFIG, test helpers) are not, and must not trip `deny_unknown_fields`.
+    f.merge(
+        Env::prefixed("LANYARD_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__"),
+    )
+}
+
+impl Config {
+    /// Loads and validates; on failure returns every problem found.
+    pub fn load(file: Option<&Path>) -> Result<Config, Vec<ConfigProblem>> {
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(vec![ConfigProblem {
+                    key: String::new(),
+                    message: format!("config file {} does not exist", path.display()),
+                }]);
+            }
+        }
+        let fig = figment(file);
+        let cfg: Config = match fig.extract() {
+            Ok(c) => c,
+            Err(first) => return Err(extraction_problems(&fig, first)),
+        };
+        let problems = cfg.validate();
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Checks the values as a whole.
+    pub fn validate(&self) -> Vec<ConfigProblem> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, message: String| {
+            out.push(ConfigProblem {
+                key: key.into(),
+                message,
+            })
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            bad(
+                "server.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            );
+        }
+        if let Err(m) = check_issuer(&self.server.issuer) {
+            bad("server.issuer", m);
+        }
+        if self.server.max_body_bytes < 1024 {
+            bad("server.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.server.request_timeout_secs == 0 {
+            bad("server.request_timeout_secs", "must be at least 1".into());
+        }
+        if lanyard_store::backend_of(&self.database.url).is_none() {
+            bad(
+                "database.url",
+                format!(
+                    "{:?} must start with sqlite:// or postgres://",
+                    lanyard_store::redact_url(&self.database.url)
+                ),
+            );
+        }
+        if self.database.max_connections == 0 {
+            bad("database.max_connections", "must be at least 1".into());
+        }
+        match (&self.sessions.store, &self.sessions.redis_url) {
+            (SessionBackend::Redis, None) => bad(
+                "sessions.redis_url",
+                "is required when sessions.store = \"redis\"".into(),
+            ),
+            (_, Some(u)) if !(u.starts_with("redis://") || u.starts_with("rediss://")) => bad(
+                "sessions.redis_url",
+                "must start with redis:// or rediss://".into(),
+            ),
+            _ => {}
+        }
+        if let Err(e) = self.passwords.argon2.validate() {
+            bad("passwords.argon2", e.to_string());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            bad(
+                "log.level",
+                format!("{:?} is not a valid log filter", self.log.level),
+            );
+        }
+        out
+    }
+
+    /// Hashing threads, resolving 0 to the number of cores.
+    pub fn hashing_threads(&self) -> usize {
+        match self.passwords.hashing_threads {
+            0 => std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            n => n,
+        }
+    }
+}
+
+/// The issuer must be an absolute http(s) URL without query or fragment; plain http only on
+/// loopback (RFC 9700 and OIDC Core require TLS elsewhere).
+fn check_issuer(issuer: &str) -> Result<(), String> {
+    let rest = issuer
+        .strip_prefix("https://")
+        .map(|r| (r, true))
+        .or_else(|| issuer.strip_prefix("http://").map(|r| (r, false)));
+    let Some((rest, tls)) = rest else {
+        return Err(format!("{issuer:?} must start with https://"));
+    };
+    if rest.is_empty() || rest.contains(['?', '#']) || issuer.ends_with('/') {
+        return Err(format!(
+            "{issuer:?} must be a URL without query, fragment or trailing slash"
+        ));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    if !tls && !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        return Err(format!(
+            "{issuer:?} must use https:// (plain http is allowed only on loopback)"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_as_documented() {
+        let c = Config::default();
+        assert!(c.validate().is_empty());
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.server.issuer, "http://127.0.0.1:8080");
+        assert_eq!(c.database.url, "sqlite://./data/lanyard.db");
+        assert_eq!(c.sessions.store, SessionBackend::Memory);
+    }
+
+    #[test]
+    fn issuers() {
+        assert!(check_issuer("https://id.example.com").is_ok());
+        assert!(check_issuer("https://id.example.com/realms/x").is_ok());
+        assert!(check_issuer("http://localhost:8080").is_ok());
+        assert!(check_issuer("http://id.example.com").is_err());
+        assert!(check_issuer("https://id.example.com/").is_err());
+        assert!(check_issuer("https://id.example.com?x=1").is_err());
+        assert!(check_issuer("ftp://x").is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten = \"nowhere\"\nissuer = \"http://example.com\"\n[database]\nurl = \"mysql://x\"\n[sessions]\nstore = \"redis\"\n").unwrap();
+        let problems = Config::load(Some(&path)).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "server.listen",
+                "server.issuer",
+                "database.url",
+                "sessions.redis_url"
+            ]
+        );
+        std::fs::write(
+            &path,
+            "[server]\nlisen = \"127.0.0.1:1\"\n[log]\nformat = \"xml\"\n",
+        )
+        .unwrap();
+        let problems = Config::load(Some(&path)).unwrap_err();
+        let text: Vec<_> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("server.lisen: unknown field")),
+            "{text:?}"
+        );
+        assert!(text.iter().any(|t| t.starts_with("log.format")), "{text:?}");
+    }
+}

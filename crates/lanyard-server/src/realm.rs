@@ -1,0 +1,693 @@
+//! Realm files: the declarative description of tenants, locations, accounts, roles and users
+//! that `lanyard apply` makes true. Parsing checks the whole file and reports every problem
+//! with its line before anything is written.
+
+use lanyard_core::account::AccountKind;
+use lanyard_core::role::{Privilege, ScopeKind};
+use lanyard_core::tenant::Branding;
+use lanyard_core::user::UserProfile;
+use lanyard_core::{PasswordPolicy, RolePreset, Secret, Status, UserKind};
+use lanyard_store::realm::{
+    AccountPlan, EmploymentPlan, LocationPlan, PasswordPlan, RolePlan, TenantPlan, UserPlan,
+};
+use lanyard_store::RealmPlan;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use toml::Spanned;
+
+/// A realm file's problem, at a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmError {
+    /// 1-based line (0 when unknown).
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for RealmError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RealmDoc {
+    #[serde(default)]
+    tenant: Vec<Spanned<TenantDoc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantDoc {
+    slug: Spanned<String>,
+    name: String,
+    client_of: Option<Spanned<String>>,
+    #[serde(default = "default_preset")]
+    preset: Spanned<String>,
+    #[serde(default)]
+    password_policy: PasswordPolicy,
+    #[serde(default)]
+    branding: Branding,
+    #[serde(default)]
+    location: Vec<Spanned<LocationDoc>>,
+    #[serde(default)]
+    account: Vec<Spanned<AccountDoc>>,
+    #[serde(default)]
+    role: Vec<Spanned<RoleDoc>>,
+    #[serde(default)]
+    user: Vec<Spanned<UserDoc>>,
+}
+
+fn default_preset() -> Spanned<String> {
+    Spanned::new(0..0, "lms".into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationDoc {
+    /// "Company > Region > Location".
+    path: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+}
+
+fn default_kind() -> String {
+    "location".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountDoc {
+    name: String,
+    kind: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleDoc {
+    name: String,
+    rank: i32,
+    scope: Spanned<String>,
+    #[serde(default)]
+    privileges: Vec<Spanned<String>>,
+    #[serde(default)]
+    reports_only: bool,
+    #[serde(default = "yes")]
+    can_sign_in: bool,
+    #[serde(default)]
+    sees_sensitive: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserDoc {
+    given_name: String,
+    family_name: String,
+    username: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    kind: Option<Spanned<String>>,
+    #[serde(default = "active")]
+    status: Spanned<String>,
+    location: Option<Spanned<String>>,
+    #[serde(default)]
+    roles: Vec<Spanned<String>>,
+    main_role: Option<Spanned<String>>,
+    #[serde(default)]
+    groups: BTreeSet<String>,
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    date_of_birth: Option<toml::value::Datetime>,
+    national_insurance_number: Option<String>,
+    #[serde(default)]
+    employments: Vec<EmploymentDoc>,
+    password: Option<Spanned<String>>,
+    password_hash: Option<Spanned<String>>,
+    totp_secret: Option<Spanned<String>>,
+}
+
+fn active() -> Spanned<String> {
+    Spanned::new(0..0, "active".into())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmploymentDoc {
+    account: String,
+    starts_on: toml::value::Datetime,
+    ends_on: Option<toml::value::Datetime>,
+    #[serde(default)]
+    main: bool,
+}
+
+/// A user's password as the file gives it, to be resolved against what is stored.
+#[derive(Debug, Clone)]
+pub enum FilePassword {
+    /// None given.
+    None,
+    /// Plain text (hashed at apply time unless the stored hash already matches).
+    Plain(Secret),
+    /// A ready Argon2id hash.
+    Hash(lanyard_core::PasswordHash),
+}
+
+/// A parsed, cross-checked realm file: the plan plus each user's password as given.
+#[derive(Debug, Clone)]
+pub struct ParsedRealm {
+    /// The plan (with every password `Keep` until resolved).
+    pub plan: RealmPlan,
+    /// Passwords by (tenant index, user index).
+    pub passwords: BTreeMap<(usize, usize), FilePassword>,
+}
+
+struct Lines<'a> {
+    text: &'a str,
+    errors: Vec<RealmError>,
+}
+
+impl Lines<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+    fn at<T>(&mut self, span: &Spanned<T>, message: impl Into<String>) {
+        let line = if span.span().is_empty() && span.span().start == 0 {
+            0
+        } else {
+            self.line_of(span.span().start)
+        };
+        self.errors.push(RealmError {
+            line,
+            message: message.into(),
+        });
+    }
+}
+
+fn date(d: &toml::value::Datetime) -> Option<time::Date> {
+    match (d.date, d.time, d.offset) {
+        (Some(x), None, None) => time::Date::from_calendar_date(
+            i32::from(x.year),
+            time::Month::try_from(x.month).ok()?,
+            x.day,
+        )
+        .ok(),
+        _ => None,
+    }
+}
+
+fn split_path(p: &str) -> Vec<String> {
+    p.split('>').map(|s| s.trim().to_string()).collect()
+}
+
+/// Parses and checks a realm file; all problems are returned together.
+pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
+    let doc: RealmDoc = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+            .unwrap_or(0);
+        vec![RealmError {
+            line,
+            message: e.message().to_string(),
+        }]
+    })?;
+    let mut cx = Lines {
+        text,
+        errors: Vec::new(),
+    };
+    let mut plan = RealmPlan::default();
+    let mut passwords = BTreeMap::new();
+    let mut slugs: BTreeMap<String, (bool, Vec<RolePlan>, RolePreset)> = BTreeMap::new();
+    for (ti, t) in doc.tenant.iter().enumerate() {
+        let td = t.get_ref();
+        if !lanyard_core::tenant::valid_slug(td.slug.get_ref()) {
+            cx.at(
+                &td.slug,
+                format!(
+                    "tenant slug {:?} must be lower-case letters, digits and '-'",
+                    td.slug.get_ref()
+                ),
+            );
+        }
+        if slugs.contains_key(td.slug.get_ref()) {
+            cx.at(
+                &td.slug,
+                format!("tenant {:?} is defined twice", td.slug.get_ref()),
+            );
+        }
+        let preset = RolePreset::parse(td.preset.get_ref()).unwrap_or_else(|| {
+            cx.at(
+                &td.preset,
+                format!(
+                    "unknown preset {:?} (use lms, functional, operations or custom)",
+                    td.preset.get_ref()
+                ),
+            );
+            RolePreset::Custom
+        });
+        if let Err(m) = td.password_policy.validate() {
+            cx.at(t, format!("password_policy: {m}"));
+        }
+        // Roles available to users: the provider's for a client organisation.
+        let (own_roles, role_source) = match &td.client_of {
+            Some(c) => match slugs.get(c.get_ref()) {
+                Some((false, roles, p)) => (Vec::new(), Some((roles.clone(), *p))),
+                Some((true, _, _)) => {
+                    cx.at(c, "a client organisation cannot have clients of its own");
+                    (Vec::new(), None)
+                }
+                None => {
+                    cx.at(
+                        c,
+                        format!(
+                            "client_of names {:?}, which is not defined above",
+                            c.get_ref()
+                        ),
+                    );
+                    (Vec::new(), None)
+                }
+            },
+            None => (roles(&mut cx, td), None),
+        };
+        if td.client_of.is_some() && !td.role.is_empty() {
+            cx.at(
+                &td.role[0],
+                "a client organisation uses its provider's roles and cannot define its own",
+            );
+        }
+        let (usable_roles, usable_preset) =
+            role_source.clone().unwrap_or((own_roles.clone(), preset));
+        let mut role_names: BTreeMap<String, i32> = usable_preset
+            .roles()
+            .iter()
+            .map(|r| (r.name.to_lowercase(), r.rank))
+            .collect();
+        for r in &usable_roles {
+            role_names.insert(r.name.to_lowercase(), r.rank);
+        }
+        slugs.insert(
+            td.slug.get_ref().clone(),
+            (td.client_of.is_some(), own_roles.clone(), preset),
+        );
+
+        let mut paths = BTreeSet::new();
+        let mut locations = Vec::new();
+        for l in &td.location {
+            let path = split_path(&l.get_ref().path);
+            if path.iter().any(String::is_empty) {
+                cx.at(
+                    l,
+                    format!("location path {:?} has an empty part", l.get_ref().path),
+                );
+                continue;
+            }
+            let key: Vec<String> = path.iter().map(|p| p.to_lowercase()).collect();
+            if key.len() > 1 && !paths.contains(&key[..key.len() - 1]) {
+                cx.at(
+                    l,
+                    format!(
+                        "location {:?}: its parent must be listed before it",
+                        l.get_ref().path
+                    ),
+                );
+            }
+            if !paths.insert(key) {
+                cx.at(
+                    l,
+                    format!("location {:?} is listed twice", l.get_ref().path),
+                );
+            }
+            locations.push(LocationPlan {
+                path,
+                kind: l.get_ref().kind.clone(),
+            });
+        }
+        let mut accounts = Vec::new();
+        let mut account_names = BTreeSet::from(["guest".to_string()]);
+        for a in &td.account {
+            let kind = AccountKind::parse(a.get_ref().kind.get_ref()).unwrap_or_else(|| {
+                cx.at(
+                    &a.get_ref().kind,
+                    "account kind must be provider, customer or guest",
+                );
+                AccountKind::Customer
+            });
+            if !account_names.insert(a.get_ref().name.to_lowercase()) && kind != AccountKind::Guest
+            {
+                cx.at(a, format!("account {:?} is listed twice", a.get_ref().name));
+            }
+            accounts.push(AccountPlan {
+                name: a.get_ref().name.clone(),
+                kind,
+            });
+        }
+        let mut users = Vec::new();
+        let mut logins = BTreeSet::new();
+        for (ui, u) in td.user.iter().enumerate() {
+            let (plan_user, pw) = user(
+                &mut cx,
+                u,
+                &td.password_policy,
+                &role_names,
+                &paths,
+                &account_names,
+            );
+            for login in [&plan_user.profile.email, &plan_user.profile.username]
+                .into_iter()
+                .flatten()
+            {
+                if !logins.insert(login.to_lowercase()) {
+                    cx.at(u, format!("{login:?} is used by two users"));
+                }
+            }
+            passwords.insert((ti, ui), pw);
+            users.push(plan_user);
+        }
+        plan.tenants.push(TenantPlan {
+            slug: td.slug.get_ref().clone(),
+            name: td.name.clone(),
+            client_of: td.client_of.as_ref().map(|c| c.get_ref().clone()),
+            preset,
+            password_policy: td.password_policy.clone(),
+            branding: td.branding.clone(),
+            locations,
+            accounts,
+            roles: own_roles,
+            users,
+        });
+    }
+    if cx.errors.is_empty() {
+        Ok(ParsedRealm { plan, passwords })
+    } else {
+        cx.errors.sort_by_key(|e| e.line);
+        Err(cx.errors)
+    }
+}
+
+fn roles(cx: &mut Lines<'_>, td: &TenantDoc) -> Vec<RolePlan> {
+    let mut out = Vec::new();
+    for r in &td.role {
+        let d = r.get_ref();
+        let scope = ScopeKind::parse(d.scope.get_ref()).unwrap_or_else(|| {
+            cx.at(&d.scope, format!("unknown scope {:?} (self, location, location_subtree, organisation, organisation_and_clients)", d.scope.get_ref()));
+            ScopeKind::SelfOnly
+        });
+        let mut privileges = BTreeSet::new();
+        for p in &d.privileges {
+            match Privilege::parse(p.get_ref()) {
+                Some(x) => {
+                    privileges.insert(x);
+                }
+                None => cx.at(p, format!("unknown privilege {:?}", p.get_ref())),
+            }
+        }
+        let plan = RolePlan {
+            name: d.name.clone(),
+            rank: d.rank,
+            scope,
+            privileges,
+            reports_only: d.reports_only,
+            can_sign_in: d.can_sign_in,
+            sees_sensitive: d.sees_sensitive,
+        };
+        let check = lanyard_core::Role {
+            id: lanyard_core::RoleId::from_uuid(uuid::Uuid::nil()),
+            tenant_id: lanyard_core::TenantId::from_uuid(uuid::Uuid::nil()),
+            name: plan.name.clone(),
+            rank: plan.rank,
+            scope,
+            privileges: plan.privileges.clone(),
+            reports_only: plan.reports_only,
+            can_sign_in: plan.can_sign_in,
+            sees_sensitive: plan.sees_sensitive,
+        };
+        if let Err(e) = check.validate() {
+            cx.at(r, e.to_string());
+        }
+        out.push(plan);
+    }
+    out
+}
+
+fn user(
+    cx: &mut Lines<'_>,
+    u: &Spanned<UserDoc>,
+    policy: &PasswordPolicy,
+    role_names: &BTreeMap<String, i32>,
+    paths: &BTreeSet<Vec<String>>,
+    accounts: &BTreeSet<String>,
+) -> (UserPlan, FilePassword) {
+    let d = u.get_ref();
+    let who = d
+        .email
+        .clone()
+        .or_else(|| d.username.clone())
+        .unwrap_or_else(|| "user".into());
+    let dob = d.date_of_birth.as_ref().and_then(|x| {
+        let r = date(x);
+        if r.is_none() {
+            cx.at(
+                u,
+                format!("{who}: date_of_birth must be a date like 1990-01-31"),
+            );
+        }
+        r
+    });
+    let kind = d.kind.as_ref().and_then(|k| {
+        let r = UserKind::parse(k.get_ref());
+        if r.is_none() {
+            cx.at(k, "kind must be internal or external");
+        }
+        r
+    });
+    let profile = UserProfile {
+        given_name: d.given_name.clone(),
+        family_name: d.family_name.clone(),
+        username: d.username.clone(),
+        email: d.email.clone(),
+        phone: d.phone.clone(),
+        kind,
+        groups: d.groups.clone(),
+        attributes: d.attributes.clone(),
+        sensitive: lanyard_core::SensitiveFields {
+            date_of_birth: dob,
+            national_insurance_number: d.national_insurance_number.clone(),
+        },
+    };
+    for e in profile.validate() {
+        cx.at(u, format!("{who}: {e}"));
+    }
+    let status = Status::parse(d.status.get_ref()).unwrap_or_else(|| {
+        cx.at(
+            &d.status,
+            "status must be invited, active, suspended or archived",
+        );
+        Status::Active
+    });
+    for r in &d.roles {
+        if !role_names.contains_key(&r.get_ref().to_lowercase()) {
+            cx.at(
+                r,
+                format!(
+                    "{who}: role {:?} does not exist in this tenant",
+                    r.get_ref()
+                ),
+            );
+        }
+    }
+    if let Some(m) = &d.main_role {
+        if !d
+            .roles
+            .iter()
+            .any(|r| r.get_ref().eq_ignore_ascii_case(m.get_ref()))
+        {
+            cx.at(
+                m,
+                format!(
+                    "{who}: main_role {:?} must be one of the user's roles",
+                    m.get_ref()
+                ),
+            );
+        }
+    }
+    let location = d.location.as_ref().map(|l| {
+        let path = split_path(l.get_ref());
+        if !paths.contains(&path.iter().map(|p| p.to_lowercase()).collect::<Vec<_>>()) {
+            cx.at(
+                l,
+                format!(
+                    "{who}: location {:?} is not defined in this tenant",
+                    l.get_ref()
+                ),
+            );
+        }
+        path
+    });
+    let mut employments = Vec::new();
+    for e in &d.employments {
+        if !accounts.contains(&e.account.to_lowercase()) {
+            cx.at(
+                u,
+                format!("{who}: employment at unknown account {:?}", e.account),
+            );
+        }
+        let starts = date(&e.starts_on);
+        let ends = e.ends_on.as_ref().map(date);
+        match (starts, ends) {
+            (Some(s), None) => employments.push(EmploymentPlan {
+                account: e.account.clone(),
+                starts_on: s,
+                ends_on: None,
+                main: e.main,
+            }),
+            (Some(s), Some(Some(x))) => employments.push(EmploymentPlan {
+                account: e.account.clone(),
+                starts_on: s,
+                ends_on: Some(x),
+                main: e.main,
+            }),
+            _ => cx.at(
+                u,
+                format!("{who}: employment dates must be plain dates like 2024-01-31"),
+            ),
+        }
+    }
+    let password = match (&d.password, &d.password_hash) {
+        (Some(p), None) => {
+            let problems = policy.check(p.get_ref(), d.username.as_deref(), d.email.as_deref());
+            for v in problems {
+                cx.at(p, format!("{who}: password {v}"));
+            }
+            FilePassword::Plain(Secret::new(p.get_ref().clone()))
+        }
+        (None, Some(h)) => match lanyard_core::PasswordHash::parse(h.get_ref()) {
+            Ok(x) => FilePassword::Hash(x),
+            Err(e) => {
+                cx.at(h, format!("{who}: {e}"));
+                FilePassword::None
+            }
+        },
+        (Some(p), Some(_)) => {
+            cx.at(
+                p,
+                format!("{who}: give password or password_hash, not both"),
+            );
+            FilePassword::None
+        }
+        (None, None) => FilePassword::None,
+    };
+    let totp_secret = d.totp_secret.as_ref().map(|s| {
+        let clean = s.get_ref().replace(' ', "").to_uppercase();
+        let base32 = clean.len() >= 16
+            && clean
+                .trim_end_matches('=')
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c));
+        if !base32 {
+            cx.at(
+                s,
+                format!("{who}: totp_secret must be base32 of at least 80 bits"),
+            );
+        }
+        Secret::new(clean)
+    });
+    let plan = UserPlan {
+        profile,
+        status,
+        location,
+        roles: d.roles.iter().map(|r| r.get_ref().clone()).collect(),
+        main_role: d.main_role.as_ref().map(|m| m.get_ref().clone()),
+        employments,
+        password: PasswordPlan::Keep,
+        totp_secret,
+    };
+    (plan, password)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = include_str!("../../../config/demo.toml");
+
+    #[test]
+    fn the_demo_realm_parses() {
+        let r = parse(DEMO).unwrap();
+        let t = &r.plan.tenants[0];
+        assert_eq!(t.slug, "demo");
+        assert_eq!(t.preset, RolePreset::Lms);
+        let emails: Vec<_> = t
+            .users
+            .iter()
+            .filter_map(|u| u.profile.email.as_deref())
+            .collect();
+        for e in [
+            "learner@demo.test",
+            "trainer@demo.test",
+            "admin@demo.test",
+            "mfa@demo.test",
+            "suspended@demo.test",
+        ] {
+            assert!(emails.contains(&e), "{e} missing");
+        }
+        let trainer = t
+            .users
+            .iter()
+            .find(|u| u.profile.email.as_deref() == Some("trainer@demo.test"))
+            .unwrap();
+        assert_eq!(trainer.main_role.as_deref(), Some("Trainer"));
+        assert_eq!(r.passwords.values().filter(|p| matches!(p, FilePassword::Plain(s) if s.expose() == "Lanyard-demo-pass-2026")).count(), 5);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let text = r#"
+[[tenant]]
+slug = "demo"
+name = "Demo"
+preset = "lms"
+
+[[tenant.location]]
+path = "Root > Missing Parent > Leaf"
+
+[[tenant.user]]
+given_name = "A"
+family_name = "B"
+email = "a@demo.test"
+roles = ["Student", "Wizard"]
+main_role = "Trainer"
+password = "short"
+location = "Nowhere"
+"#;
+        let errs = parse(text).unwrap_err();
+        let lines: Vec<_> = errs.iter().map(|e| e.line).collect();
+        let text_of = errs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_eq!(lines, [7, 14, 15, 16, 17], "{text_of}");
+        assert!(
+            text_of.contains("Wizard") && text_of.contains("at least 12"),
+            "{text_of}"
+        );
+    }
+
+    #[test]
+    fn syntax_and_unknown_keys_are_refused_with_a_line() {
+        let errs =
+            parse("[[tenant]]\nslug = \"demo\"\nname = \"D\"\ncolour = \"red\"\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].message.contains("colour"), "{:?}", errs[0]);
+        assert!(errs[0].line > 0);
+        let errs = parse("[[tenant]\n").unwrap_err();
+        assert_eq!(errs[0].line, 1);
+    }
+}
