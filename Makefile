@@ -5,8 +5,8 @@
 
 CARGO ?= cargo
 
-run: build
-	./target/debug/lanyard serve --apply config/demo.toml
+run:
+	$(CARGO) run --quiet --bin lanyard -- serve --apply config/demo.toml
 
 test:
 	bash scripts/test.sh
@@ -24,8 +24,8 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-check-config: build
-	./target/debug/lanyard check-config
+check-config:
+	$(CARGO) run --quiet --bin lanyard -- check-config
 
 services-start:
 	bash scripts/test-services.sh start
