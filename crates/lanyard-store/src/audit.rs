@@ -28,15 +28,14 @@ pub struct AuditRecord {
 }
 
 impl AuditRecord {
-    /// A record for `action` on (`kind`, `id`) by `actor`, with snapshots.
+    /// A record for `action` on (`kind`, `id`) by `actor`; add snapshots with
+    /// [`AuditRecord::before`] and [`AuditRecord::after`].
     pub fn new(
         tenant_id: Option<TenantId>,
         actor: &AuditActor,
         action: &'static str,
         target_kind: &'static str,
         target_id: impl ToString,
-        before: Option<impl Serialize>,
-        after: Option<impl Serialize>,
     ) -> Self {
         Self {
             tenant_id,
@@ -44,8 +43,40 @@ impl AuditRecord {
             action,
             target_kind,
             target_id: target_id.to_string(),
-            before: before.and_then(|v| serde_json::to_value(v).ok()),
-            after: after.and_then(|v| serde_json::to_value(v).ok()),
+            before: None,
+            after: None,
+        }
+    }
+
+    /// The state before the change.
+    pub fn before(self, v: impl Serialize) -> Self {
+        Self {
+            before: serde_json::to_value(v).ok(),
+            ..self
+        }
+    }
+
+    /// The state before the change, if there was one.
+    pub fn before_opt(self, v: Option<impl Serialize>) -> Self {
+        Self {
+            before: v.and_then(|v| serde_json::to_value(v).ok()),
+            ..self
+        }
+    }
+
+    /// The state after the change.
+    pub fn after(self, v: impl Serialize) -> Self {
+        Self {
+            after: serde_json::to_value(v).ok(),
+            ..self
+        }
+    }
+
+    /// The state after the change, if there is one.
+    pub fn after_opt(self, v: Option<impl Serialize>) -> Self {
+        Self {
+            after: v.and_then(|v| serde_json::to_value(v).ok()),
+            ..self
         }
     }
 }

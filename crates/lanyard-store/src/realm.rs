@@ -178,6 +178,20 @@ struct Ctx<'a> {
     report: ApplyReport,
 }
 
+impl Ctx<'_> {
+    /// Appends the audit record of a change and counts it.
+    async fn log(
+        &mut self,
+        conn: &mut AnyConnection,
+        rec: AuditRecord,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        self.store.append_audit(conn, rec).await?;
+        self.report.count(outcome);
+        Ok(())
+    }
+}
+
 impl Store {
     /// Applies `plan` in one transaction; on any error nothing is written.
     pub async fn apply_realm(
@@ -253,21 +267,19 @@ async fn apply_tenant(
         } else {
             "tenant.create"
         };
-        let rec = AuditRecord::new(
-            Some(tenant.id),
-            &cx.actor,
-            action,
-            "tenant",
-            tenant.id,
-            existing.as_ref(),
-            Some(&tenant),
-        );
-        cx.store.append_audit(conn, rec).await?;
-        cx.report.count(if existing.is_some() {
-            Outcome::Updated
-        } else {
-            Outcome::Created
-        });
+        let rec = AuditRecord::new(Some(tenant.id), &cx.actor, action, "tenant", tenant.id)
+            .before_opt(existing.as_ref())
+            .after(&tenant);
+        cx.log(
+            conn,
+            rec,
+            if existing.is_some() {
+                Outcome::Updated
+            } else {
+                Outcome::Created
+            },
+        )
+        .await?;
     } else {
         cx.report.count(Outcome::Unchanged);
     }
@@ -390,21 +402,19 @@ async fn apply_roles(
         } else {
             "role.create"
         };
-        let rec = AuditRecord::new(
-            Some(tenant),
-            &cx.actor,
-            action,
-            "role",
-            role.id,
-            old,
-            Some(&role),
-        );
-        cx.store.append_audit(conn, rec).await?;
-        cx.report.count(if old.is_some() {
-            Outcome::Updated
-        } else {
-            Outcome::Created
-        });
+        let rec = AuditRecord::new(Some(tenant), &cx.actor, action, "role", role.id)
+            .before_opt(old)
+            .after(&role);
+        cx.log(
+            conn,
+            rec,
+            if old.is_some() {
+                Outcome::Updated
+            } else {
+                Outcome::Created
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -452,17 +462,11 @@ async fn apply_locations(
                     .bind(name.clone())
                     .execute(&mut *conn)
                     .await?;
-                let rec = AuditRecord::new(
-                    Some(tenant),
-                    &cx.actor,
-                    "location.update",
-                    "location",
-                    id,
-                    old,
-                    Some(json!({"name": name, "kind": p.kind})),
-                );
-                cx.store.append_audit(conn, rec).await?;
-                cx.report.count(Outcome::Updated);
+                let rec =
+                    AuditRecord::new(Some(tenant), &cx.actor, "location.update", "location", id)
+                        .before_opt(old)
+                        .after(json!({"name": name, "kind": p.kind}));
+                cx.log(conn, rec, Outcome::Updated).await?;
             } else {
                 cx.report.count(Outcome::Unchanged);
             }
@@ -479,17 +483,9 @@ async fn apply_locations(
             .bind(cx.store.now_ms())
             .execute(&mut *conn)
             .await?;
-        let rec = AuditRecord::new(
-            Some(tenant),
-            &cx.actor,
-            "location.create",
-            "location",
-            id,
-            None::<()>,
-            Some(json!({"path": p.path, "kind": p.kind})),
-        );
-        cx.store.append_audit(conn, rec).await?;
-        cx.report.count(Outcome::Created);
+        let rec = AuditRecord::new(Some(tenant), &cx.actor, "location.create", "location", id)
+            .after(json!({"path": p.path, "kind": p.kind}));
+        cx.log(conn, rec, Outcome::Created).await?;
         ids.insert(key, id);
     }
     Ok(ids)
@@ -525,17 +521,11 @@ async fn apply_accounts(
                     .bind(p.name.clone())
                     .execute(&mut *conn)
                     .await?;
-                let rec = AuditRecord::new(
-                    Some(tenant),
-                    &cx.actor,
-                    "account.update",
-                    "account",
-                    a.id,
-                    Some(a),
-                    Some(json!({"name": p.name, "kind": p.kind})),
-                );
-                cx.store.append_audit(conn, rec).await?;
-                cx.report.count(Outcome::Updated);
+                let rec =
+                    AuditRecord::new(Some(tenant), &cx.actor, "account.update", "account", a.id)
+                        .before(a)
+                        .after(json!({"name": p.name, "kind": p.kind}));
+                cx.log(conn, rec, Outcome::Updated).await?;
             }
             None => {
                 let id: AccountId = cx.store.ids().next();
@@ -548,17 +538,10 @@ async fn apply_accounts(
                     .bind(cx.store.now_ms())
                     .execute(&mut *conn)
                     .await?;
-                let rec = AuditRecord::new(
-                    Some(tenant),
-                    &cx.actor,
-                    "account.create",
-                    "account",
-                    id,
-                    None::<()>,
-                    Some(json!({"name": p.name, "kind": p.kind})),
-                );
-                cx.store.append_audit(conn, rec).await?;
-                cx.report.count(Outcome::Created);
+                let rec =
+                    AuditRecord::new(Some(tenant), &cx.actor, "account.create", "account", id)
+                        .after(json!({"name": p.name, "kind": p.kind}));
+                cx.log(conn, rec, Outcome::Created).await?;
                 ids.insert(p.name.to_lowercase(), id);
             }
         }
@@ -629,15 +612,8 @@ async fn apply_user(
         None => {
             check_refs(conn, &desired).await?;
             write_user(conn, &desired, true).await?;
-            let rec = AuditRecord::new(
-                Some(tenant),
-                &cx.actor,
-                "user.create",
-                "user",
-                desired.id,
-                None::<()>,
-                Some(snapshot(&desired)),
-            );
+            let rec = AuditRecord::new(Some(tenant), &cx.actor, "user.create", "user", desired.id)
+                .after(snapshot(&desired));
             cx.store.append_audit(conn, rec).await?;
             outcome = Outcome::Created;
         }
@@ -658,15 +634,9 @@ async fn apply_user(
             };
             check_refs(conn, &updated).await?;
             write_user(conn, &updated, false).await?;
-            let rec = AuditRecord::new(
-                Some(tenant),
-                &cx.actor,
-                "user.update",
-                "user",
-                desired.id,
-                Some(snapshot(old)),
-                Some(snapshot(&updated)),
-            );
+            let rec = AuditRecord::new(Some(tenant), &cx.actor, "user.update", "user", desired.id)
+                .before(snapshot(old))
+                .after(snapshot(&updated));
             cx.store.append_audit(conn, rec).await?;
             outcome = Outcome::Updated;
         }
@@ -675,15 +645,7 @@ async fn apply_user(
     outcome = outcome.and(apply_employments(cx, conn, &desired, &p.employments, accounts).await?);
     if let PasswordPlan::Set(h) = &p.password {
         write_password(conn, desired.id, h, cx.store.now_ms()).await?;
-        let rec = AuditRecord::new(
-            Some(tenant),
-            &cx.actor,
-            "user.password",
-            "user",
-            desired.id,
-            None::<()>,
-            None::<()>,
-        );
+        let rec = AuditRecord::new(Some(tenant), &cx.actor, "user.password", "user", desired.id);
         cx.store.append_audit(conn, rec).await?;
         outcome = outcome.and(Outcome::Updated);
     }
@@ -763,9 +725,9 @@ async fn apply_employments(
         "user.employments",
         "user",
         user.id,
-        Some(&have),
-        Some(&want),
-    );
+    )
+    .before(&have)
+    .after(&want);
     cx.store.append_audit(conn, rec).await?;
     Ok(Outcome::Updated)
 }
@@ -812,9 +774,8 @@ async fn apply_totp(
         "mfa.totp.enrol",
         "user",
         user.id,
-        None::<()>,
-        Some(json!({"factor": "totp"})),
-    );
+    )
+    .after(json!({"factor": "totp"}));
     cx.store.append_audit(conn, rec).await?;
     Ok(if row.is_some() {
         Outcome::Updated

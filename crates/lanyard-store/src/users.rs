@@ -248,27 +248,46 @@ pub(crate) async fn write_user(
             .execute(&mut *conn)
             .await?;
     }
-    for r in &u.roles {
-        sqlx::query("INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)")
-            .bind(id.clone())
-            .bind(r.to_string())
-            .execute(&mut *conn)
-            .await?;
-    }
-    for g in &p.groups {
-        sqlx::query("INSERT INTO user_groups (user_id, name) VALUES ($1, $2)")
-            .bind(id.clone())
-            .bind(g.clone())
-            .execute(&mut *conn)
-            .await?;
-    }
-    for (k, v) in &p.attributes {
-        sqlx::query("INSERT INTO user_attributes (user_id, key, value) VALUES ($1, $2, $3)")
-            .bind(id.clone())
-            .bind(k.clone())
-            .bind(v.clone())
-            .execute(&mut *conn)
-            .await?;
+    let roles = u.roles.iter().map(|r| vec![r.to_string()]);
+    insert_children(
+        conn,
+        "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)",
+        &id,
+        roles,
+    )
+    .await?;
+    let groups = p.groups.iter().map(|g| vec![g.clone()]);
+    insert_children(
+        conn,
+        "INSERT INTO user_groups (user_id, name) VALUES ($1, $2)",
+        &id,
+        groups,
+    )
+    .await?;
+    let attrs = p.attributes.iter().map(|(k, v)| vec![k.clone(), v.clone()]);
+    insert_children(
+        conn,
+        "INSERT INTO user_attributes (user_id, key, value) VALUES ($1, $2, $3)",
+        &id,
+        attrs,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts one child row per item: `$1` is the parent id, the item's values follow.
+async fn insert_children(
+    conn: &mut AnyConnection,
+    sql: &'static str,
+    parent: &str,
+    items: impl Iterator<Item = Vec<String>>,
+) -> Result<(), StoreError> {
+    for values in items {
+        let mut q = sqlx::query(sql).bind(parent.to_string());
+        for v in values {
+            q = q.bind(v);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -347,15 +366,8 @@ impl Store {
         if let Some(h) = &new.password {
             write_password(&mut tx, user.id, h, self.now_ms()).await?;
         }
-        let rec = AuditRecord::new(
-            Some(user.tenant_id),
-            actor,
-            "user.create",
-            "user",
-            user.id,
-            None::<()>,
-            Some(snapshot(&user)),
-        );
+        let rec = AuditRecord::new(Some(user.tenant_id), actor, "user.create", "user", user.id)
+            .after(snapshot(&user));
         self.append_audit(&mut tx, rec).await?;
         tx.commit().await?;
         Ok(user)
@@ -442,6 +454,34 @@ impl Store {
         })
     }
 
+    /// Loads a person, applies `change`, checks and writes the result, and audits it under
+    /// `action` with `view` of the before and after states — all in one transaction.
+    async fn change_user(
+        &self,
+        actor: &AuditActor,
+        id: UserId,
+        action: &'static str,
+        change: impl FnOnce(&User) -> Result<User, StoreError>,
+        view: fn(&User) -> serde_json::Value,
+    ) -> Result<User, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let before = load_user(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+        let after = User {
+            updated_at: self.clock.now(),
+            ..change(&before)?
+        };
+        check_refs(&mut tx, &after).await?;
+        write_user(&mut tx, &after, false).await?;
+        let rec = AuditRecord::new(Some(after.tenant_id), actor, action, "user", id)
+            .before(view(&before))
+            .after(view(&after));
+        self.append_audit(&mut tx, rec).await?;
+        tx.commit().await?;
+        Ok(after)
+    }
+
     /// Moves a person to another status, if the move is legal; audited.
     pub async fn set_status(
         &self,
@@ -449,32 +489,24 @@ impl Store {
         id: UserId,
         to: Status,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let before = load_user(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))?;
-        before
-            .status
-            .transition(to)
-            .map_err(|e| StoreError::Refused(e.to_string()))?;
-        let after = User {
-            status: to,
-            updated_at: self.clock.now(),
-            ..before.clone()
+        let change = |before: &User| {
+            before
+                .status
+                .transition(to)
+                .map_err(|e| StoreError::Refused(e.to_string()))?;
+            Ok(User {
+                status: to,
+                ..before.clone()
+            })
         };
-        write_user(&mut tx, &after, false).await?;
-        let rec = AuditRecord::new(
-            Some(after.tenant_id),
+        self.change_user(
             actor,
-            "user.status",
-            "user",
             id,
-            Some(json!({"status": before.status})),
-            Some(json!({"status": to})),
-        );
-        self.append_audit(&mut tx, rec).await?;
-        tx.commit().await?;
-        Ok(after)
+            "user.status",
+            change,
+            |u| json!({"status": u.status}),
+        )
+        .await
     }
 
     /// Replaces a person's roles and main role; audited. (Delegation is checked by the caller,
@@ -486,30 +518,16 @@ impl Store {
         roles: BTreeSet<RoleId>,
         main: Option<RoleId>,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let before = load_user(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))?;
-        let after = User {
-            roles,
-            main_role: main,
-            updated_at: self.clock.now(),
-            ..before.clone()
+        let change = |before: &User| {
+            Ok(User {
+                roles,
+                main_role: main,
+                ..before.clone()
+            })
         };
-        check_refs(&mut tx, &after).await?;
-        write_user(&mut tx, &after, false).await?;
-        let rec = AuditRecord::new(
-            Some(after.tenant_id),
-            actor,
-            "user.roles",
-            "user",
-            id,
-            Some(json!({"roles": before.roles, "main_role": before.main_role})),
-            Some(json!({"roles": after.roles, "main_role": after.main_role})),
-        );
-        self.append_audit(&mut tx, rec).await?;
-        tx.commit().await?;
-        Ok(after)
+        let view = |u: &User| json!({"roles": u.roles, "main_role": u.main_role});
+        self.change_user(actor, id, "user.roles", change, view)
+            .await
     }
 
     /// Replaces a person's profile; audited (sensitive values masked in the record).
@@ -519,34 +537,19 @@ impl Store {
         id: UserId,
         profile: UserProfile,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let before = load_user(&mut tx, id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))?;
-        if before.anonymised {
-            return Err(StoreError::Refused(
-                "an anonymised person cannot be edited".into(),
-            ));
-        }
-        let after = User {
-            profile,
-            updated_at: self.clock.now(),
-            ..before.clone()
+        let change = |before: &User| {
+            if before.anonymised {
+                return Err(StoreError::Refused(
+                    "an anonymised person cannot be edited".into(),
+                ));
+            }
+            Ok(User {
+                profile,
+                ..before.clone()
+            })
         };
-        check_refs(&mut tx, &after).await?;
-        write_user(&mut tx, &after, false).await?;
-        let rec = AuditRecord::new(
-            Some(after.tenant_id),
-            actor,
-            "user.update",
-            "user",
-            id,
-            Some(snapshot(&before)),
-            Some(snapshot(&after)),
-        );
-        self.append_audit(&mut tx, rec).await?;
-        tx.commit().await?;
-        Ok(after)
+        self.change_user(actor, id, "user.update", change, snapshot)
+            .await
     }
 
     /// Sets a person's password hash; audited (without the hash).
@@ -566,15 +569,7 @@ impl Store {
             ));
         }
         write_password(&mut tx, id, hash, self.now_ms()).await?;
-        let rec = AuditRecord::new(
-            Some(u.tenant_id),
-            actor,
-            "user.password",
-            "user",
-            id,
-            None::<()>,
-            None::<()>,
-        );
+        let rec = AuditRecord::new(Some(u.tenant_id), actor, "user.password", "user", id);
         self.append_audit(&mut tx, rec).await?;
         tx.commit().await?;
         Ok(())
@@ -635,15 +630,9 @@ impl Store {
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-        let rec = AuditRecord::new(
-            Some(after.tenant_id),
-            actor,
-            "user.anonymise",
-            "user",
-            id,
-            Some(json!({"status": before.status})),
-            Some(json!({"status": after.status, "anonymised": true})),
-        );
+        let rec = AuditRecord::new(Some(after.tenant_id), actor, "user.anonymise", "user", id)
+            .before(json!({"status": before.status}))
+            .after(json!({"status": after.status, "anonymised": true}));
         self.append_audit(&mut tx, rec).await?;
         tx.commit().await?;
         Ok(after)
