@@ -48,14 +48,35 @@ stop_postgres() {
   "${as[@]}" "$bin/pg_ctl" -D "$ROOT/pg" -m immediate -w stop >/dev/null 2>&1 || true
 }
 
+start_redis() {
+  local port
+  port="$(free_port)"
+  mkdir -p "$ROOT/redis"
+  redis-server --bind 127.0.0.1 --port "$port" --dir "$ROOT/redis" --save "" --appendonly no \
+    --daemonize yes --pidfile "$ROOT/redis/redis.pid" --logfile "$ROOT/redis/redis.log"
+  for _ in $(seq 1 50); do
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  echo "LANYARD_TEST_REDIS_URL=redis://127.0.0.1:$port/0" >>"$ROOT/env"
+  echo "redis on 127.0.0.1:$port"
+}
+
+stop_redis() {
+  [ -f "$ROOT/redis/redis.pid" ] || return 0
+  kill "$(cat "$ROOT/redis/redis.pid")" 2>/dev/null || true
+}
+
 case "${1:-}" in
   start)
     "$0" stop || true
     mkdir -p "$ROOT" && : >"$ROOT/env"
     chmod 755 "$ROOT"
     start_postgres
+    start_redis
     ;;
   stop)
+    stop_redis
     stop_postgres
     rm -rf "$ROOT"
     ;;

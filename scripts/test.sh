@@ -24,6 +24,7 @@ if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl 
   apt_install postgresql
 fi
 command -v python3 >/dev/null || apt_install python3
+command -v redis-server >/dev/null || apt_install redis-server
 
 trap 'bash scripts/test-services.sh stop' EXIT
 bash scripts/test-services.sh start
@@ -31,7 +32,7 @@ set -a
 # shellcheck disable=SC1091
 . .test-services/env
 set +a
-export LANYARD_REQUIRE_POSTGRES=1
+export LANYARD_REQUIRE_POSTGRES=1 LANYARD_REQUIRE_REDIS=1
 
 echo "== formatting and lints"
 cargo fmt --all --check

@@ -1,0 +1,255 @@
+//! Typed records over the primitives: SSO sessions (indexed by user, so suspending someone ends
+//! them all at once) and refresh-token families (rotated by compare-and-swap; presenting a
+//! rotated-out token revokes the whole family).
+
+use crate::{SessionError, SessionStore, Swap};
+use lanyard_core::{TenantId, UserId};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A signed-in browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoSession {
+    /// Session id (random, also the `sid` claim).
+    pub sid: String,
+    /// Who.
+    pub user_id: UserId,
+    /// His tenant.
+    pub tenant_id: TenantId,
+    /// When he last authenticated (Unix seconds).
+    pub auth_time: i64,
+    /// How (RFC 8176 values).
+    pub amr: Vec<String>,
+    /// Authentication context class.
+    pub acr: String,
+    /// Clients that received tokens in this session (for logout).
+    pub clients: BTreeSet<String>,
+    /// When the session ends regardless of use (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A chain of refresh tokens descending from one authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    /// Family id (the public half of each refresh token).
+    pub id: String,
+    /// Who.
+    pub user_id: UserId,
+    /// Which client.
+    pub client_id: String,
+    /// Granted scope.
+    pub scope: String,
+    /// SSO session it came from.
+    pub sid: Option<String>,
+    /// Original authentication time (Unix seconds).
+    pub auth_time: i64,
+    /// Original methods.
+    pub amr: Vec<String>,
+    /// Original class.
+    pub acr: String,
+    /// Hard end of the family (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was the current token; it has been replaced.
+    Rotated(RefreshFamily),
+    /// It was an earlier, rotated-out token: the family has been revoked.
+    Reused(RefreshFamily),
+    /// Unknown, revoked or expired.
+    Invalid,
+}
+
+/// Typed access to the session store.
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+}
+
+fn secs_until(expires_at: i64, now: i64) -> Duration {
+    Duration::from_secs(
+        u64::try_from(expires_at.saturating_sub(now))
+            .unwrap_or(0)
+            .max(1),
+    )
+}
+
+impl Sessions {
+    /// Over `store`.
+    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+        Self { store }
+    }
+
+    /// The primitives underneath.
+    pub fn store(&self) -> &dyn SessionStore {
+        self.store.as_ref()
+    }
+
+    /// Stores `value` as JSON.
+    pub async fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), SessionError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| SessionError::Corrupt(e.to_string()))?;
+        self.store.put(key, &bytes, ttl).await
+    }
+
+    /// Reads a JSON value.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, SessionError> {
+        decode(self.store.get(key).await?)
+    }
+
+    /// Reads and deletes a JSON value (single use).
+    pub async fn take_json<T: DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, SessionError> {
+        decode(self.store.take(key).await?)
+    }
+
+    /// Saves an SSO session until its `expires_at`.
+    pub async fn save_sso(&self, s: &SsoSession, now: i64) -> Result<(), SessionError> {
+        let ttl = secs_until(s.expires_at, now);
+        self.put_json(&format!("sso:{}", s.sid), s, ttl).await?;
+        self.store
+            .add_member(&format!("user_sso:{}", s.user_id), &s.sid, ttl)
+            .await
+    }
+
+    /// An SSO session, if it still exists.
+    pub async fn sso(&self, sid: &str) -> Result<Option<SsoSession>, SessionError> {
+        self.get_json(&format!("sso:{sid}")).await
+    }
+
+    /// Ends an SSO session, returning it.
+    pub async fn end_sso(&self, sid: &str) -> Result<Option<SsoSession>, SessionError> {
+        let s: Option<SsoSession> = self.take_json(&format!("sso:{sid}")).await?;
+        if let Some(s) = &s {
+            self.store
+                .remove_member(&format!("user_sso:{}", s.user_id), sid)
+                .await?;
+        }
+        Ok(s)
+    }
+
+    /// Ends every SSO session and revokes every refresh family of a person; returns how many
+    /// of each there were.
+    pub async fn end_user(&self, user: UserId) -> Result<(usize, usize), SessionError> {
+        let sids = self.store.members(&format!("user_sso:{user}")).await?;
+        for sid in &sids {
+            self.store.delete(&format!("sso:{sid}")).await?;
+        }
+        self.store.delete(&format!("user_sso:{user}")).await?;
+        let families = self.store.members(&format!("user_rf:{user}")).await?;
+        for f in &families {
+            self.delete_family(f).await?;
+        }
+        self.store.delete(&format!("user_rf:{user}")).await?;
+        Ok((sids.len(), families.len()))
+    }
+
+    /// Starts a refresh family whose current token hashes to `token_hash`.
+    pub async fn create_family(
+        &self,
+        f: &RefreshFamily,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<(), SessionError> {
+        let ttl = secs_until(f.expires_at, now);
+        self.put_json(&format!("rf:{}", f.id), f, ttl).await?;
+        self.store
+            .put(&format!("rf_cur:{}", f.id), token_hash.as_bytes(), ttl)
+            .await?;
+        self.store
+            .add_member(&format!("user_rf:{}", f.user_id), &f.id, ttl)
+            .await
+    }
+
+    /// A family, if it is still alive.
+    pub async fn family(&self, id: &str) -> Result<Option<RefreshFamily>, SessionError> {
+        self.get_json(&format!("rf:{id}")).await
+    }
+
+    /// Whether `token_hash` is the family's current token.
+    pub async fn is_current(&self, id: &str, token_hash: &str) -> Result<bool, SessionError> {
+        Ok(
+            self.store.get(&format!("rf_cur:{id}")).await?.as_deref()
+                == Some(token_hash.as_bytes()),
+        )
+    }
+
+    /// Presents the token hashing to `presented`: if it is current, it is replaced by `next`;
+    /// if it was current once, the family is revoked (RFC 9700 §4.14.2: reuse detection).
+    pub async fn rotate(
+        &self,
+        id: &str,
+        presented: &str,
+        next: &str,
+        now: i64,
+    ) -> Result<Rotation, SessionError> {
+        let Some(family) = self.family(id).await? else {
+            return Ok(Rotation::Invalid);
+        };
+        let ttl = secs_until(family.expires_at, now);
+        match self
+            .store
+            .swap(
+                &format!("rf_cur:{id}"),
+                presented.as_bytes(),
+                next.as_bytes(),
+                ttl,
+            )
+            .await?
+        {
+            Swap::Swapped => {
+                self.store
+                    .add_member(&format!("rf_prev:{id}"), presented, ttl)
+                    .await?;
+                Ok(Rotation::Rotated(family))
+            }
+            Swap::Mismatch(_)
+                if self
+                    .store
+                    .is_member(&format!("rf_prev:{id}"), presented)
+                    .await? =>
+            {
+                self.revoke_family(id).await?;
+                Ok(Rotation::Reused(family))
+            }
+            Swap::Mismatch(_) | Swap::Missing => Ok(Rotation::Invalid),
+        }
+    }
+
+    /// Revokes a family: none of its tokens work any more.
+    pub async fn revoke_family(&self, id: &str) -> Result<(), SessionError> {
+        if let Some(f) = self.family(id).await? {
+            self.store
+                .remove_member(&format!("user_rf:{}", f.user_id), id)
+                .await?;
+        }
+        self.delete_family(id).await
+    }
+
+    async fn delete_family(&self, id: &str) -> Result<(), SessionError> {
+        for k in ["rf", "rf_cur", "rf_prev"] {
+            self.store.delete(&format!("{k}:{id}")).await?;
+        }
+        Ok(())
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, SessionError> {
+    bytes
+        .map(|b| serde_json::from_slice(&b).map_err(|e| SessionError::Corrupt(e.to_string())))
+        .transpose()
+}

@@ -1,0 +1,197 @@
+//! The same behaviour from both stores: the in-process one always, Redis when `make test`
+//! started one (`LANYARD_TEST_REDIS_URL`; required with `LANYARD_REQUIRE_REDIS=1`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use lanyard_core::{FixedClock, IdGen, SystemClock};
+use lanyard_session::{
+    MemoryStore, RedisStore, RefreshFamily, Rotation, SessionStore, Sessions, SsoSession, Swap,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn redis() -> Option<Arc<dyn SessionStore>> {
+    let Ok(url) = std::env::var("LANYARD_TEST_REDIS_URL") else {
+        assert!(
+            std::env::var("LANYARD_REQUIRE_REDIS").is_err(),
+            "Redis required but LANYARD_TEST_REDIS_URL unset"
+        );
+        return None;
+    };
+    let prefix = format!("t{}:", rand_suffix());
+    Some(Arc::new(RedisStore::connect(&url, &prefix).await.unwrap()))
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn memory() -> Arc<dyn SessionStore> {
+    Arc::new(MemoryStore::new(Arc::new(SystemClock)))
+}
+
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn memory() {
+                super::$name(super::memory()).await;
+            }
+            #[tokio::test]
+            async fn redis() {
+                if let Some(s) = super::redis().await {
+                    super::$name(s).await;
+                }
+            }
+        }
+    };
+}
+
+const MIN: Duration = Duration::from_secs(60);
+
+both!(primitives_are_atomic_and_expire);
+async fn primitives_are_atomic_and_expire(s: Arc<dyn SessionStore>) {
+    s.put("a", b"1", MIN).await.unwrap();
+    assert_eq!(s.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert!(!s.put_new("a", b"2", MIN).await.unwrap());
+    assert!(s.put_new("b", b"2", MIN).await.unwrap());
+    assert_eq!(s.take("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(s.take("a").await.unwrap(), None, "take must be single-use");
+    assert_eq!(
+        s.swap("b", b"x", b"y", MIN).await.unwrap(),
+        Swap::Mismatch(b"2".to_vec())
+    );
+    assert_eq!(s.swap("b", b"2", b"3", MIN).await.unwrap(), Swap::Swapped);
+    assert_eq!(s.swap("zz", b"2", b"3", MIN).await.unwrap(), Swap::Missing);
+    assert_eq!(s.incr("n", MIN).await.unwrap(), 1);
+    assert_eq!(s.incr("n", MIN).await.unwrap(), 2);
+    s.add_member("set", "m1", MIN).await.unwrap();
+    s.add_member("set", "m2", MIN).await.unwrap();
+    assert!(s.is_member("set", "m1").await.unwrap());
+    s.remove_member("set", "m1").await.unwrap();
+    assert_eq!(s.members("set").await.unwrap(), ["m2"]);
+    s.put("short", b"x", Duration::from_millis(50))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(s.get("short").await.unwrap(), None, "entries must expire");
+    // Concurrent takes: exactly one wins.
+    s.put("code", b"c", MIN).await.unwrap();
+    let takes: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.take("code").await.unwrap() })
+        })
+        .collect();
+    let mut winners = 0;
+    for t in takes {
+        winners += usize::from(t.await.unwrap().is_some());
+    }
+    assert_eq!(winners, 1);
+}
+
+fn ids() -> (lanyard_core::UserId, lanyard_core::TenantId) {
+    let c = FixedClock::new(time::macros::datetime!(2026-01-01 00:00 UTC));
+    let g = IdGen::new(&c);
+    (g.next(), g.next())
+}
+
+both!(refresh_reuse_revokes_the_family);
+async fn refresh_reuse_revokes_the_family(s: Arc<dyn SessionStore>) {
+    let sessions = Sessions::new(s);
+    let (user, _) = ids();
+    let f = RefreshFamily {
+        id: "fam1".into(),
+        user_id: user,
+        client_id: "app".into(),
+        scope: "openid".into(),
+        sid: None,
+        auth_time: 0,
+        amr: vec!["pwd".into()],
+        acr: "1".into(),
+        expires_at: 4_000_000_000,
+    };
+    sessions
+        .create_family(&f, "h1", 1_700_000_000)
+        .await
+        .unwrap();
+    assert!(matches!(
+        sessions
+            .rotate("fam1", "h1", "h2", 1_700_000_000)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert!(matches!(
+        sessions
+            .rotate("fam1", "h2", "h3", 1_700_000_000)
+            .await
+            .unwrap(),
+        Rotation::Rotated(_)
+    ));
+    // Garbage does not revoke (no denial of service by guessing a family id) ...
+    assert_eq!(
+        sessions
+            .rotate("fam1", "nonsense", "h9", 1_700_000_000)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    assert!(sessions.is_current("fam1", "h3").await.unwrap());
+    // ... but an earlier token does, and then nothing works.
+    assert!(matches!(
+        sessions
+            .rotate("fam1", "h1", "h4", 1_700_000_000)
+            .await
+            .unwrap(),
+        Rotation::Reused(_)
+    ));
+    assert_eq!(
+        sessions
+            .rotate("fam1", "h3", "h5", 1_700_000_000)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    assert!(sessions.family("fam1").await.unwrap().is_none());
+}
+
+both!(ending_a_user_ends_everything);
+async fn ending_a_user_ends_everything(s: Arc<dyn SessionStore>) {
+    let sessions = Sessions::new(s);
+    let (user, tenant) = ids();
+    let now = 1_700_000_000;
+    for sid in ["s1", "s2"] {
+        let sso = SsoSession {
+            sid: sid.into(),
+            user_id: user,
+            tenant_id: tenant,
+            auth_time: now,
+            amr: vec![],
+            acr: "1".into(),
+            clients: Default::default(),
+            expires_at: now + 3600,
+        };
+        sessions.save_sso(&sso, now).await.unwrap();
+    }
+    let f = RefreshFamily {
+        id: "fam2".into(),
+        user_id: user,
+        client_id: "app".into(),
+        scope: String::new(),
+        sid: Some("s1".into()),
+        auth_time: now,
+        amr: vec![],
+        acr: "1".into(),
+        expires_at: now + 3600,
+    };
+    sessions.create_family(&f, "h", now).await.unwrap();
+    assert_eq!(sessions.end_user(user).await.unwrap(), (2, 1));
+    assert!(sessions.sso("s1").await.unwrap().is_none());
+    assert_eq!(
+        sessions.rotate("fam2", "h", "h2", now).await.unwrap(),
+        Rotation::Invalid
+    );
+}
