@@ -8,6 +8,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod client;
 pub mod clock;
 pub mod ids;
 pub mod location;
@@ -23,6 +24,7 @@ pub mod user;
 
 pub use account::{Account, AccountKind, Employment, EmploymentError};
 pub use audit::AuditActor;
+pub use client::{AuthMethod, ClientKind, ClientSpec, GrantType, SigningAlg};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{AccountId, AuditId, EmploymentId, IdGen, LocationId, RoleId, TenantId, UserId};
 pub use location::{Location, LocationError, LocationTree};

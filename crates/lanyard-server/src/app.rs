@@ -1,10 +1,12 @@
 //! The running application: configuration, store, hashing pool and clock, built once.
 
-use crate::config::Config;
+use crate::config::{Config, SessionBackend};
 use crate::hashing::Hasher;
 use crate::realm::{FilePassword, ParsedRealm};
 use anyhow::Context;
 use lanyard_core::{AuditActor, Clock, SystemClock};
+use lanyard_idp::{Provider, ProviderSettings};
+use lanyard_session::{MemoryStore, RedisStore, SessionStore, Sessions};
 use lanyard_store::realm::PasswordPlan;
 use lanyard_store::{ApplyReport, Keyring, Store, StoreOptions};
 use std::path::Path;
@@ -20,6 +22,32 @@ pub struct App {
     pub hasher: Hasher,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// Short-lived state.
+    pub sessions: Sessions,
+    /// The OpenID Connect provider.
+    pub provider: Arc<Provider>,
+}
+
+/// Connects the configured session store.
+pub async fn session_store(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Arc<dyn SessionStore>> {
+    Ok(match config.sessions.store {
+        SessionBackend::Memory => Arc::new(MemoryStore::new(clock)),
+        SessionBackend::Redis => {
+            let url = config
+                .sessions
+                .redis_url
+                .as_deref()
+                .context("sessions.redis_url is required")?;
+            Arc::new(
+                RedisStore::connect(url, &config.sessions.key_prefix)
+                    .await
+                    .with_context(|| format!("connecting to Redis at {url}"))?,
+            )
+        }
+    })
 }
 
 /// Reads the key file, creating it (mode 0600) with one fresh key if it does not exist.
@@ -68,12 +96,46 @@ impl App {
             config.hashing_threads(),
             config.passwords.hashing_queue,
         );
+        let sessions = Sessions::new(session_store(&config, clock.clone()).await?);
+        let keys = crate::keys::load_or_bootstrap(&store).await?;
+        let mut settings = ProviderSettings::new(config.server.issuer.clone());
+        settings.code_ttl_secs = config.oidc.code_ttl_secs;
+        settings.sso_ttl_secs = config.oidc.sso_ttl_secs;
+        settings.login_ttl_secs = config.oidc.login_ttl_secs;
+        let directory = Arc::new(crate::directory::StoreDirectory::new(store.clone()));
+        let provider = Arc::new(Provider::new(
+            settings,
+            keys,
+            sessions.clone(),
+            directory,
+            clock.clone(),
+        ));
         Ok(Self {
             config,
             store,
             hasher,
             clock,
+            sessions,
+            provider,
         })
+    }
+
+    /// The sign-in throttling limits.
+    pub fn limits(&self) -> crate::throttle::Limits {
+        let l = &self.config.login;
+        crate::throttle::Limits {
+            per_account: l.max_failures_per_account,
+            per_ip: l.max_failures_per_ip,
+            window: std::time::Duration::from_secs(l.failure_window_secs),
+            lockout: std::time::Duration::from_secs(l.lockout_secs),
+        }
+    }
+
+    /// Ends every session and refresh family of a person (after suspension or archival).
+    pub async fn end_user_sessions(&self, user: lanyard_core::UserId) -> anyhow::Result<()> {
+        let (s, f) = self.sessions.end_user(user).await?;
+        tracing::info!(%user, sessions = s, refresh_families = f, "ended sessions");
+        Ok(())
     }
 
     /// Applies a parsed realm: passwords already matching what is stored are kept (so a

@@ -58,6 +58,26 @@ pub enum Command {
     /// Everyday user administration.
     #[command(subcommand)]
     User(UserCommand),
+    /// Token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// `lanyard keys …`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys with their schedule.
+    List,
+    /// Add a new signing key: published at once, signing after oidc.key_publish_secs; the key
+    /// it replaces stays in the JWKS until every token it signed has expired.
+    Rotate {
+        /// Algorithm: RS256, ES256 or EdDSA (default: all three).
+        #[arg(long)]
+        alg: Option<String>,
+        /// Start signing after this many seconds instead of oidc.key_publish_secs.
+        #[arg(long)]
+        publish_secs: Option<i64>,
+    },
 }
 
 /// `lanyard user …`
@@ -408,6 +428,7 @@ pub async fn user_command(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
         UserCommand::Anonymise(t) => {
             let (_, u) = find(app, &t).await?;
             app.store.anonymise(&actor, u.id).await?;
+            app.end_user_sessions(u.id).await?;
             println!("anonymised {} (id {} and its history kept)", t.login, u.id);
         }
     }
@@ -435,7 +456,51 @@ async fn status(
 ) -> anyhow::Result<()> {
     let (_, u) = find(app, t).await?;
     app.store.set_status(actor, u.id, to).await?;
+    if matches!(to, Status::Suspended | Status::Archived) {
+        // Every use of a session re-checks the person's status, so this takes effect at once
+        // everywhere; with Redis it also deletes the sessions and refresh families themselves.
+        app.end_user_sessions(u.id).await?;
+    }
     println!("{verb} {}", t.login);
+    Ok(())
+}
+
+async fn keys_command(app: &App, cmd: KeysCommand) -> anyhow::Result<()> {
+    match cmd {
+        KeysCommand::List => {
+            let now = app.provider.now();
+            let keys = app.store.signing_keys().await?;
+            for k in &keys {
+                let state = match (k.activates_at > now, k.retires_at, k.expires_at) {
+                    (true, _, _) => "published, not yet signing",
+                    (_, _, Some(e)) if e <= now => "expired",
+                    (_, Some(r), _) if r <= now => "retired (verifies only)",
+                    _ => "active",
+                };
+                println!("{:<28} {:<6} seq {:<3} {}", k.kid, k.alg, k.seq, state);
+            }
+        }
+        KeysCommand::Rotate { alg, publish_secs } => {
+            let algs = match alg {
+                Some(a) => vec![lanyard_core::SigningAlg::parse(&a)
+                    .with_context(|| format!("unknown algorithm {a:?} (RS256, ES256, EdDSA)"))?],
+                None => lanyard_core::SigningAlg::ALL.to_vec(),
+            };
+            let publish = publish_secs
+                .unwrap_or(app.config.oidc.key_publish_secs)
+                .max(0);
+            for alg in algs {
+                let kid = crate::keys::rotate(
+                    &app.store,
+                    alg,
+                    publish,
+                    app.provider.settings().max_token_ttl_secs,
+                )
+                .await?;
+                println!("{}: new key {kid} signs in {publish} s; the previous key stays published until its tokens expire", alg.as_str());
+            }
+        }
+    }
     Ok(())
 }
 
@@ -455,6 +520,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             apply_file(&App::open(config).await?, &file, dry_run).await
         }
         Command::User(cmd) => user_command(&App::open(config).await?, cmd).await,
+        Command::Keys(cmd) => keys_command(&App::open(config).await?, cmd).await,
         Command::Serve { apply } => {
             let app = Arc::new(App::open(config).await?);
             if let Some(file) = apply {

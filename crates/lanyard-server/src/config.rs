@@ -24,6 +24,64 @@ pub struct Config {
     pub passwords: PasswordConfig,
     /// Logging.
     pub log: LogConfig,
+    /// OpenID Connect provider.
+    pub oidc: OidcConfig,
+    /// Sign-in throttling.
+    pub login: LoginConfig,
+}
+
+/// `[oidc]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// A rotated key is published this long before it starts signing (relying parties cache
+    /// JWKS; give them time to see the new key).
+    pub key_publish_secs: i64,
+    /// How often each process re-reads the signing keys (to see rotations).
+    pub key_reload_secs: u64,
+    /// SSO session lifetime.
+    pub sso_ttl_secs: i64,
+    /// Authorization code lifetime.
+    pub code_ttl_secs: i64,
+    /// How long a sign-in page stays usable.
+    pub login_ttl_secs: i64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            key_publish_secs: 3600,
+            key_reload_secs: 30,
+            sso_ttl_secs: 10 * 3600,
+            code_ttl_secs: 60,
+            login_ttl_secs: 900,
+        }
+    }
+}
+
+/// `[login]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed sign-ins for one account within the window before it is locked.
+    pub max_failures_per_account: u64,
+    /// Failed sign-ins from one address within the window before it is locked.
+    pub max_failures_per_ip: u64,
+    /// The counting window, seconds.
+    pub failure_window_secs: u64,
+    /// How long a lock lasts, seconds.
+    pub lockout_secs: u64,
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        Self {
+            max_failures_per_account: 5,
+            max_failures_per_ip: 50,
+            failure_window_secs: 900,
+            lockout_secs: 900,
+        }
+    }
 }
 
 /// `[server]`
@@ -350,6 +408,27 @@ impl Config {
         }
         if let Err(e) = self.passwords.argon2.validate() {
             bad("passwords.argon2", e.to_string());
+        }
+        if !(0..=30 * 86_400).contains(&self.oidc.key_publish_secs) {
+            bad("oidc.key_publish_secs", "must be 0 to 2592000".into());
+        }
+        if self.oidc.key_reload_secs == 0 {
+            bad("oidc.key_reload_secs", "must be at least 1".into());
+        }
+        if !(60..=30 * 86_400).contains(&self.oidc.sso_ttl_secs) {
+            bad("oidc.sso_ttl_secs", "must be 60 to 2592000".into());
+        }
+        if !(10..=600).contains(&self.oidc.code_ttl_secs) {
+            bad(
+                "oidc.code_ttl_secs",
+                "must be 10 to 600 (codes are short-lived)".into(),
+            );
+        }
+        if !(60..=86_400).contains(&self.oidc.login_ttl_secs) {
+            bad("oidc.login_ttl_secs", "must be 60 to 86400".into());
+        }
+        if self.login.max_failures_per_account == 0 || self.login.max_failures_per_ip == 0 {
+            bad("login", "failure limits must be at least 1".into());
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(

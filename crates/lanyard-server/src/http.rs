@@ -33,6 +33,8 @@ pub fn router(app: Arc<App>) -> Router {
     let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/static/lanyard.css", get(crate::pages::stylesheet))
+        .merge(crate::oidc::router())
         .fallback(not_found)
         .with_state(app.clone());
     for (name, value) in security {
@@ -58,16 +60,21 @@ async fn healthz() -> impl IntoResponse {
 
 /// Ready: the store answers.
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
-    match app.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "unavailable", "reason": "store unreachable"})),
-            )
-        }
+    if let Err(e) = app.store.ping().await {
+        tracing::warn!(error = %e, "readiness check failed: database");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "database unreachable"})),
+        );
     }
+    if let Err(e) = app.sessions.store().ping().await {
+        tracing::warn!(error = %e, "readiness check failed: session store");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "session store unreachable"})),
+        );
+    }
+    (StatusCode::OK, Json(json!({"status": "ready"})))
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -81,11 +88,30 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(listen = %listener.local_addr()?, issuer = %app.config.server.issuer, "lanyard is serving");
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let reload = tokio::spawn(reload_keys(app.clone()));
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
+    reload.abort();
     tracing::info!("lanyard stopped");
     Ok(())
+}
+
+/// Re-reads the signing keys now and then, so rotations made by `lanyard keys rotate` (or by
+/// another process) reach this one.
+async fn reload_keys(app: Arc<App>) {
+    let mut every = tokio::time::interval(Duration::from_secs(app.config.oidc.key_reload_secs));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match crate::keys::load(&app.store).await {
+            Ok(keys) => app.provider.set_keys(keys),
+            Err(e) => tracing::warn!(error = %e, "could not reload signing keys"),
+        }
+    }
 }
 
 async fn shutdown() {

@@ -7,6 +7,11 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod directory;
 pub mod hashing;
 pub mod http;
+pub mod keys;
+pub mod oidc;
+pub mod pages;
 pub mod realm;
+pub mod throttle;

@@ -57,6 +57,34 @@ struct TenantDoc {
     role: Vec<Spanned<RoleDoc>>,
     #[serde(default)]
     user: Vec<Spanned<UserDoc>>,
+    #[serde(default)]
+    client: Vec<Spanned<ClientDoc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientDoc {
+    client_id: String,
+    name: Option<String>,
+    #[serde(rename = "type")]
+    kind: Spanned<String>,
+    secret: Option<Spanned<String>>,
+    secret_sha256: Option<String>,
+    token_endpoint_auth_method: Option<Spanned<String>>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    grant_types: Option<Vec<Spanned<String>>>,
+    scopes: Option<Vec<String>>,
+    jwks: Option<serde_json::Value>,
+    signing_alg: Option<Spanned<String>>,
+    #[serde(default)]
+    role_map: BTreeMap<String, String>,
+    #[serde(default)]
+    may_introspect: bool,
+    access_token_ttl_secs: Option<i64>,
+    refresh_token_ttl_secs: Option<i64>,
 }
 
 fn default_preset() -> Spanned<String> {
@@ -370,6 +398,12 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
             passwords.insert((ti, ui), pw);
             users.push(plan_user);
         }
+        let mut clients = Vec::new();
+        for c in &td.client {
+            if let Some(spec) = client(&mut cx, c) {
+                clients.push(spec);
+            }
+        }
         plan.tenants.push(TenantPlan {
             slug: td.slug.get_ref().clone(),
             name: td.name.clone(),
@@ -381,6 +415,7 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
             accounts,
             roles: own_roles,
             users,
+            clients,
         });
     }
     if cx.errors.is_empty() {
@@ -389,6 +424,135 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
         cx.errors.sort_by_key(|e| e.line);
         Err(cx.errors)
     }
+}
+
+fn client(cx: &mut Lines<'_>, c: &Spanned<ClientDoc>) -> Option<lanyard_core::ClientSpec> {
+    use lanyard_core::{AuthMethod, ClientKind, GrantType, SigningAlg};
+    let d = c.get_ref();
+    let who = &d.client_id;
+    let kind = match d.kind.get_ref().as_str() {
+        "public" => ClientKind::Public,
+        "confidential" => ClientKind::Confidential,
+        other => {
+            cx.at(
+                &d.kind,
+                format!("client {who}: type {other:?} must be public or confidential"),
+            );
+            return None;
+        }
+    };
+    let auth_method = match d
+        .token_endpoint_auth_method
+        .as_ref()
+        .map(|m| m.get_ref().as_str())
+    {
+        None if kind == ClientKind::Public => AuthMethod::None,
+        None if d.jwks.is_some() && d.secret.is_none() => AuthMethod::PrivateKeyJwt,
+        None | Some("client_secret_basic") => AuthMethod::ClientSecretBasic,
+        Some("client_secret_post") => AuthMethod::ClientSecretPost,
+        Some("private_key_jwt") => AuthMethod::PrivateKeyJwt,
+        Some("none") => AuthMethod::None,
+        Some(other) => {
+            cx.at(
+                c,
+                format!("client {who}: unknown token_endpoint_auth_method {other:?}"),
+            );
+            return None;
+        }
+    };
+    let secret_sha256 = match (&d.secret, &d.secret_sha256) {
+        (Some(s), None) => {
+            if s.get_ref().chars().count() < 16 {
+                cx.at(
+                    s,
+                    format!("client {who}: secret must be at least 16 characters"),
+                );
+            }
+            Some(lanyard_idp::client_auth::hash_secret(s.get_ref()))
+        }
+        (None, Some(h)) if h.len() == 64 && h.chars().all(|x| x.is_ascii_hexdigit()) => {
+            Some(h.to_lowercase())
+        }
+        (None, Some(_)) => {
+            cx.at(
+                c,
+                format!("client {who}: secret_sha256 must be 64 hex digits"),
+            );
+            None
+        }
+        (Some(s), Some(_)) => {
+            cx.at(
+                s,
+                format!("client {who}: give secret or secret_sha256, not both"),
+            );
+            None
+        }
+        (None, None) => None,
+    };
+    let default_grants = match kind {
+        ClientKind::Public => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        ClientKind::Confidential => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+    };
+    let grant_types = match &d.grant_types {
+        Some(list) => list
+            .iter()
+            .filter_map(|g| {
+                let r = GrantType::parse(g.get_ref());
+                if r.is_none() {
+                    cx.at(
+                        g,
+                        format!("client {who}: unknown grant type {:?}", g.get_ref()),
+                    );
+                }
+                r
+            })
+            .collect(),
+        None => default_grants.into_iter().collect(),
+    };
+    let signing_alg = match &d.signing_alg {
+        Some(a) => SigningAlg::parse(a.get_ref()).unwrap_or_else(|| {
+            cx.at(
+                a,
+                format!("client {who}: signing_alg must be RS256, ES256 or EdDSA"),
+            );
+            SigningAlg::RS256
+        }),
+        None => SigningAlg::RS256,
+    };
+    let spec = lanyard_core::ClientSpec {
+        client_id: d.client_id.clone(),
+        tenant_id: lanyard_core::TenantId::from_uuid(uuid::Uuid::nil()),
+        name: d.name.clone().unwrap_or_else(|| d.client_id.clone()),
+        kind,
+        secret_sha256,
+        auth_method,
+        redirect_uris: d.redirect_uris.clone(),
+        post_logout_redirect_uris: d.post_logout_redirect_uris.clone(),
+        grant_types,
+        scopes: d
+            .scopes
+            .clone()
+            .unwrap_or_else(|| {
+                vec![
+                    "openid".into(),
+                    "profile".into(),
+                    "email".into(),
+                    "roles".into(),
+                ]
+            })
+            .into_iter()
+            .collect(),
+        jwks: d.jwks.clone(),
+        signing_alg,
+        role_map: d.role_map.clone(),
+        may_introspect: d.may_introspect,
+        access_token_ttl_secs: d.access_token_ttl_secs.unwrap_or(600),
+        refresh_token_ttl_secs: d.refresh_token_ttl_secs.unwrap_or(30 * 86_400),
+    };
+    for p in spec.validate() {
+        cx.at(c, format!("client {who}: {p}"));
+    }
+    Some(spec)
 }
 
 fn roles(cx: &mut Lines<'_>, td: &TenantDoc) -> Vec<RolePlan> {

@@ -81,7 +81,7 @@ impl Inner {
     /// Every 4096 writes, sweeps out expired entries so memory stays bounded.
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
-        if self.writes % 4096 == 0 {
+        if self.writes.is_multiple_of(4096) {
             self.entries.retain(|_, e| e.expires_ms > now);
         }
     }

@@ -21,11 +21,8 @@ async fn redis() -> Option<Arc<dyn SessionStore>> {
     Some(Arc::new(RedisStore::connect(&url, &prefix).await.unwrap()))
 }
 
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
+fn rand_suffix() -> i128 {
+    lanyard_core::Clock::now(&SystemClock).unix_timestamp_nanos()
 }
 
 fn memory() -> Arc<dyn SessionStore> {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod clients;
 mod error;
 mod org;
 pub mod realm;
@@ -17,6 +18,7 @@ mod sealing;
 mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use clients::StoredKey;
 pub use error::StoreError;
 pub use realm::{ApplyReport, RealmPlan};
 pub use sealing::{Keyring, SealError};
@@ -189,6 +191,8 @@ impl Store {
             "employments",
             "passwords",
             "totp_enrolments",
+            "clients",
+            "signing_keys",
             "audit_log",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))

@@ -52,6 +52,8 @@ pub struct TenantPlan {
     pub roles: Vec<RolePlan>,
     /// People.
     pub users: Vec<UserPlan>,
+    /// Registered clients (their `tenant_id` is filled in on apply).
+    pub clients: Vec<lanyard_core::ClientSpec>,
 }
 
 /// A location.
@@ -305,6 +307,18 @@ async fn apply_tenant(
     let roles = roles_of(conn, role_owner).await?;
     for u in &t.users {
         apply_user(cx, conn, tenant.id, u, &locations, &accounts, &roles).await?;
+    }
+    for c in &t.clients {
+        let spec = lanyard_core::ClientSpec {
+            tenant_id: tenant.id,
+            ..c.clone()
+        };
+        let changed = crate::clients::put_client(cx.store, conn, &cx.actor, &spec).await?;
+        cx.report.count(match changed {
+            None => Outcome::Unchanged,
+            Some(true) => Outcome::Created,
+            Some(false) => Outcome::Updated,
+        });
     }
     Ok(())
 }

@@ -26,6 +26,11 @@ pub(crate) fn int(row: &AnyRow, col: &str) -> Result<i64, StoreError> {
     row.try_get::<i64, _>(col).map_err(|e| corrupt(col, e))
 }
 
+pub(crate) fn opt_int(row: &AnyRow, col: &str) -> Result<Option<i64>, StoreError> {
+    row.try_get::<Option<i64>, _>(col)
+        .map_err(|e| corrupt(col, e))
+}
+
 pub(crate) fn flag(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
     int(row, col).map(|v| v != 0)
 }

@@ -174,6 +174,7 @@ fn plan() -> RealmPlan {
                 mfa,
                 suspended,
             ],
+            clients: vec![],
         }],
     }
 }

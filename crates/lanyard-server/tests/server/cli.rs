@@ -1,17 +1,11 @@
 //! The `lanyard` binary driven as an operator would: apply, serve, check-config, user.
 //! Database tests run on SQLite and, when `make test` started one, PostgreSQL.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-const BIN: &str = env!("CARGO_BIN_EXE_lanyard");
-
-fn demo_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/demo.toml")
-}
+use super::common::{demo_file, free_port, BIN};
 
 /// A scratch directory with a database URL of either kind.
 struct Env {
@@ -311,14 +305,6 @@ fn user_commands_follow_the_rules() {
     );
     let help = env.run(&["user", "--help"]);
     assert!(text(&help).contains("anonymise"), "{}", text(&help));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Server(std::process::Child);

@@ -1,0 +1,547 @@
+//! The authorization endpoint and the sign-in pages: an existing SSO session answers at once;
+//! otherwise the person signs in with a CSRF-protected form, throttled per account and address.
+
+use super::ACR_PASSWORD;
+use crate::app::App;
+use crate::pages::{self, LoginPage, Page};
+use crate::throttle;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use lanyard_core::status::{may_sign_in, SignInRefusal};
+use lanyard_core::{ClientSpec, Secret, TenantId};
+use lanyard_idp::authorize::{self, AuthRequest, AuthorizeError};
+use lanyard_idp::OAuthError;
+use lanyard_session::{SessionError, SsoSession};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+pub(crate) const SSO_COOKIE: &str = "lanyard_sso";
+pub(crate) const CSRF_COOKIE: &str = "lanyard_csrf";
+
+/// The caller's address (the socket peer), for throttling.
+pub(crate) struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        Ok(ClientIp(ip))
+    }
+}
+
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string()
+}
+
+/// A sign-in in progress, between the authorization request and the form post.
+#[derive(Serialize, Deserialize)]
+struct LoginTx {
+    req: AuthRequest,
+    client_name: String,
+    tenant_id: TenantId,
+    csrf: String,
+}
+
+fn random() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+}
+
+pub(crate) fn secure(app: &App) -> bool {
+    app.config.server.issuer.starts_with("https://")
+}
+
+pub(crate) fn cookie(
+    app: &App,
+    name: &'static str,
+    value: String,
+    max_age_secs: i64,
+    same_site: SameSite,
+) -> Cookie<'static> {
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .secure(secure(app))
+        .same_site(same_site)
+        .max_age(time::Duration::seconds(max_age_secs))
+        .build()
+}
+
+pub(crate) async fn page_for(app: &App, tenant: Option<TenantId>, title: &str, rid: &str) -> Page {
+    let t = match tenant {
+        Some(id) => app.store.tenant(id).await.ok().flatten(),
+        None => None,
+    };
+    match t {
+        Some(t) => Page::new(title, &t.name, Some(&t.branding), rid),
+        None => Page::new(title, "Lanyard", None, rid),
+    }
+}
+
+pub(crate) async fn unavailable_page(app: &App, tenant: Option<TenantId>, rid: &str) -> Response {
+    let mut r = pages::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        page_for(app, tenant, "Temporarily unavailable", rid).await,
+        "Temporarily unavailable",
+        "Sign-in is temporarily unavailable. Please try again in a moment.",
+        None,
+    );
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    );
+    r
+}
+
+pub(crate) async fn authorize_get(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    authorize(app, headers, jar, params).await
+}
+
+pub(crate) async fn authorize_post(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: String,
+) -> Response {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    authorize(app, headers, jar, params).await
+}
+
+/// The SSO session of this browser, if it is valid for `client` now.
+async fn usable_session(
+    app: &App,
+    jar: &CookieJar,
+    client: &ClientSpec,
+) -> Result<Option<SsoSession>, OAuthError> {
+    let Some(sid) = jar.get(SSO_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let Some(sso) = app.sessions.sso(&sid).await? else {
+        return Ok(None);
+    };
+    if sso.expires_at <= app.provider.now() || sso.tenant_id != client.tenant_id {
+        return Ok(None);
+    }
+    let active = app
+        .provider
+        .directory()
+        .person(sso.user_id)
+        .await?
+        .is_some_and(|p| p.may_sign_in);
+    if !active {
+        app.sessions.end_sso(&sid).await?;
+        return Ok(None);
+    }
+    Ok(Some(sso))
+}
+
+async fn authorize(
+    app: Arc<App>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    params: Vec<(String, String)>,
+) -> Response {
+    let rid = request_id(&headers);
+    let issuer = app.provider.settings().issuer.clone();
+    let (req, client) = match authorize::validate(&app.provider, &params).await {
+        Ok(x) => x,
+        Err(AuthorizeError::Page(msg)) => {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                page_for(&app, None, "Sign-in error", &rid).await,
+                "This sign-in link is not valid",
+                &msg,
+                None,
+            );
+        }
+        Err(AuthorizeError::Redirect {
+            redirect_uri,
+            state,
+            error,
+        }) => {
+            return Redirect::to(&authorize::error_redirect(
+                &issuer,
+                &redirect_uri,
+                state.as_deref(),
+                &error,
+            ))
+            .into_response();
+        }
+    };
+    let to_client = |e: OAuthError| {
+        Redirect::to(&authorize::error_redirect(
+            &issuer,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            &e,
+        ))
+        .into_response()
+    };
+    let sso = match usable_session(&app, &jar, &client).await {
+        Ok(s) => s,
+        Err(OAuthError::TemporarilyUnavailable) => {
+            return unavailable_page(&app, Some(client.tenant_id), &rid).await
+        }
+        Err(e) => return to_client(e),
+    };
+    if let Some(sso) = sso.filter(|s| authorize::session_satisfies(&req, s, app.provider.now())) {
+        return match authorize::issue_code(&app.provider, &req, &sso).await {
+            Ok(url) => Redirect::to(&url).into_response(),
+            Err(OAuthError::TemporarilyUnavailable) => {
+                unavailable_page(&app, Some(client.tenant_id), &rid).await
+            }
+            Err(e) => to_client(e),
+        };
+    }
+    if req.prompt.none {
+        return to_client(OAuthError::LoginRequired);
+    }
+    let tx_id = random();
+    let tx = LoginTx {
+        req,
+        client_name: client.name.clone(),
+        tenant_id: client.tenant_id,
+        csrf: random(),
+    };
+    let ttl = Duration::from_secs(u64::try_from(app.config.oidc.login_ttl_secs).unwrap_or(900));
+    match app
+        .sessions
+        .put_json(&format!("login:{tx_id}"), &tx, ttl)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/login?tx={tx_id}")).into_response(),
+        Err(_) => unavailable_page(&app, Some(client.tenant_id), &rid).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TxQuery {
+    tx: String,
+}
+
+async fn expired(app: &App, rid: &str) -> Response {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        page_for(app, None, "Sign-in expired", rid).await,
+        "This sign-in page has expired",
+        "Please go back to the application and start signing in again.",
+        None,
+    )
+}
+
+/// What the form shows besides the transaction: its status, the login typed so far, an error.
+struct Shown<'a> {
+    status: StatusCode,
+    login: &'a str,
+    error: Option<String>,
+}
+
+async fn login_form(
+    app: &App,
+    tx_id: &str,
+    tx: &LoginTx,
+    jar: CookieJar,
+    shown: Shown<'_>,
+    rid: &str,
+) -> Response {
+    let page = page_for(app, Some(tx.tenant_id), "Sign in", rid).await;
+    let nonce = page.nonce.clone();
+    let Shown {
+        status,
+        login,
+        error,
+    } = shown;
+    let form = LoginPage {
+        page,
+        client_name: tx.client_name.clone(),
+        tx: tx_id.to_string(),
+        csrf: tx.csrf.clone(),
+        login: login.to_string(),
+        error,
+    };
+    let targets: Vec<String> = pages::origin(&tx.req.redirect_uri).into_iter().collect();
+    let jar = jar.add(cookie(
+        app,
+        CSRF_COOKIE,
+        tx.csrf.clone(),
+        app.config.oidc.login_ttl_secs,
+        SameSite::Strict,
+    ));
+    (jar, pages::render(status, &form, &nonce, &targets)).into_response()
+}
+
+pub(crate) async fn login_page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    axum::extract::Query(q): axum::extract::Query<TxQuery>,
+) -> Response {
+    let rid = request_id(&headers);
+    match app
+        .sessions
+        .get_json::<LoginTx>(&format!("login:{}", q.tx))
+        .await
+    {
+        Ok(Some(tx)) => {
+            let hint = tx.req.login_hint.clone().unwrap_or_default();
+            login_form(
+                &app,
+                &q.tx,
+                &tx,
+                jar,
+                Shown {
+                    status: StatusCode::OK,
+                    login: &hint,
+                    error: None,
+                },
+                &rid,
+            )
+            .await
+        }
+        Ok(None) => expired(&app, &rid).await,
+        Err(_) => unavailable_page(&app, None, &rid).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    tx: String,
+    csrf: String,
+    login: String,
+    password: String,
+}
+
+const WRONG: &str = "The email, username or password is not right.";
+const LOCKED: &str = "Too many failed sign-ins. For your security, signing in is paused for a while; please try again later.";
+
+fn refusal_text(r: SignInRefusal) -> &'static str {
+    match r {
+        SignInRefusal::Invited => {
+            "Your account has not been activated yet. Please accept your invitation first."
+        }
+        SignInRefusal::Suspended => "Your account is suspended. Please contact your administrator.",
+        SignInRefusal::Archived => {
+            "Your account has been closed. Please contact your administrator."
+        }
+        SignInRefusal::NoSignInRole => {
+            "Your account does not allow signing in. Please contact your administrator."
+        }
+    }
+}
+
+pub(crate) async fn login_submit(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let rid = request_id(&headers);
+    let tx: LoginTx = match app.sessions.get_json(&format!("login:{}", f.tx)).await {
+        Ok(Some(tx)) => tx,
+        Ok(None) => return expired(&app, &rid).await,
+        Err(_) => return unavailable_page(&app, None, &rid).await,
+    };
+    let cookie_ok = jar
+        .get(CSRF_COOKIE)
+        .is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(tx.csrf.as_bytes())));
+    let form_ok: bool = f.csrf.as_bytes().ct_eq(tx.csrf.as_bytes()).into();
+    if !cookie_ok || !form_ok {
+        tracing::warn!(request_id = %rid, "login form failed its CSRF check");
+        return pages::message(
+            StatusCode::FORBIDDEN,
+            page_for(&app, Some(tx.tenant_id), "Sign-in refused", &rid).await,
+            "This form could not be accepted",
+            "It was not sent from this sign-in page, or it has expired. Please go back to the application and try again.",
+            None,
+        );
+    }
+    match sign_in(&app, &tx, &f, &ip).await {
+        Ok(Outcome::Done(sso)) => {
+            let _ = app
+                .sessions
+                .store()
+                .delete(&format!("login:{}", f.tx))
+                .await;
+            let jar = jar
+                .add(cookie(
+                    &app,
+                    SSO_COOKIE,
+                    sso.sid.clone(),
+                    app.config.oidc.sso_ttl_secs,
+                    SameSite::Lax,
+                ))
+                .remove(Cookie::build(CSRF_COOKIE).path("/").build());
+            match authorize::issue_code(&app.provider, &tx.req, &sso).await {
+                Ok(url) => (jar, Redirect::to(&url)).into_response(),
+                Err(_) => unavailable_page(&app, Some(tx.tenant_id), &rid).await,
+            }
+        }
+        Ok(Outcome::Wrong) => {
+            login_form(
+                &app,
+                &f.tx,
+                &tx,
+                jar,
+                Shown {
+                    status: StatusCode::UNAUTHORIZED,
+                    login: &f.login,
+                    error: Some(WRONG.into()),
+                },
+                &rid,
+            )
+            .await
+        }
+        Ok(Outcome::Locked) => {
+            login_form(
+                &app,
+                &f.tx,
+                &tx,
+                jar,
+                Shown {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    login: &f.login,
+                    error: Some(LOCKED.into()),
+                },
+                &rid,
+            )
+            .await
+        }
+        Ok(Outcome::Refused(r)) => pages::message(
+            StatusCode::FORBIDDEN,
+            page_for(&app, Some(tx.tenant_id), "Sign-in refused", &rid).await,
+            "You cannot sign in",
+            refusal_text(r),
+            None,
+        ),
+        Ok(Outcome::Busy) => {
+            let mut r = login_form(
+                &app,
+                &f.tx,
+                &tx,
+                jar,
+                Shown {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    login: &f.login,
+                    error: Some(
+                        "Too many people are signing in right now. Please try again in a moment."
+                            .into(),
+                    ),
+                },
+                &rid,
+            )
+            .await;
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("2"),
+            );
+            r
+        }
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "sign-in failed");
+            unavailable_page(&app, Some(tx.tenant_id), &rid).await
+        }
+    }
+}
+
+enum Outcome {
+    Done(SsoSession),
+    Wrong,
+    Locked,
+    Refused(SignInRefusal),
+    Busy,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SignInError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Store(#[from] lanyard_store::StoreError),
+    #[error(transparent)]
+    Hash(crate::hashing::HashError),
+}
+
+async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Outcome, SignInError> {
+    let kv = app.sessions.store();
+    let tenant = tx.tenant_id.to_string();
+    if throttle::locked(kv, &tenant, &f.login, ip).await? {
+        return Ok(Outcome::Locked);
+    }
+    let user = app.store.user_by_login(tx.tenant_id, &f.login).await?;
+    let hash = match &user {
+        Some(u) => app.store.password_hash(u.id).await?,
+        None => None,
+    };
+    let password = Secret::new(f.password.clone());
+    // Unknown people cost the same hashing work as known ones: timing reveals nothing.
+    let verified = match hash {
+        Some(h) => app.hasher.verify(h, password).await,
+        None => app.hasher.verify_dummy(password).await,
+    };
+    let verified = match verified {
+        Ok(v) => v,
+        Err(crate::hashing::HashError::Busy) => return Ok(Outcome::Busy),
+        Err(e) => return Err(SignInError::Hash(e)),
+    };
+    let Some(user) = user.filter(|_| verified) else {
+        let limits = app.limits();
+        return Ok(
+            if throttle::failed(kv, &limits, &tenant, &f.login, ip).await? {
+                Outcome::Locked
+            } else {
+                Outcome::Wrong
+            },
+        );
+    };
+    let roles = app.store.roles(user.tenant_id).await?;
+    let held: Vec<_> = roles
+        .into_iter()
+        .filter(|r| user.roles.contains(&r.id))
+        .collect();
+    if let Err(r) = may_sign_in(user.status, &held) {
+        return Ok(Outcome::Refused(r));
+    }
+    throttle::succeeded(kv, &tenant, &f.login, ip).await?;
+    let now = app.provider.now();
+    let sso = SsoSession {
+        sid: random(),
+        user_id: user.id,
+        tenant_id: user.tenant_id,
+        auth_time: now,
+        amr: vec!["pwd".into()],
+        acr: ACR_PASSWORD.into(),
+        clients: Default::default(),
+        expires_at: now + app.config.oidc.sso_ttl_secs,
+    };
+    app.sessions.save_sso(&sso, now).await?;
+    tracing::info!(user = %user.id, client = %tx.req.client_id, "signed in");
+    Ok(Outcome::Done(sso))
+}

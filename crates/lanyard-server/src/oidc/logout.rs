@@ -1,0 +1,152 @@
+//! RP-initiated logout. With a valid `id_token_hint` the session ends at once; without one the
+//! person confirms on a page (a CSRF-protected form), so a stray link cannot sign him out.
+
+use super::login::{cookie, page_for, request_id, CSRF_COOKIE, SSO_COOKIE};
+use crate::app::App;
+use crate::pages::{self, LogoutPage};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use lanyard_idp::logout;
+use std::collections::HashMap;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+const CARRIED: [&str; 4] = [
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+];
+
+pub(crate) async fn logout_get(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let params: HashMap<String, String> =
+        url::form_urlencoded::parse(q.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    handle(app, headers, jar, params, false).await
+}
+
+pub(crate) async fn logout_post(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: String,
+) -> Response {
+    let params: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    handle(app, headers, jar, params, true).await
+}
+
+async fn handle(
+    app: Arc<App>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    params: HashMap<String, String>,
+    posted: bool,
+) -> Response {
+    let rid = request_id(&headers);
+    let plan = match logout::plan(&app.provider, &params).await {
+        Ok(p) => p,
+        Err(msg) => {
+            return pages::message(
+                StatusCode::BAD_REQUEST,
+                page_for(&app, None, "Sign-out error", &rid).await,
+                "This sign-out link is not valid",
+                &msg,
+                None,
+            )
+        }
+    };
+    let sid = jar.get(SSO_COOKIE).map(|c| c.value().to_string());
+    let session = match &sid {
+        Some(s) => app.sessions.sso(s).await.ok().flatten(),
+        None => None,
+    };
+    let confirmed_by_form = posted
+        && params.get("confirm").map(String::as_str) == Some("yes")
+        && match (params.get("csrf"), jar.get(CSRF_COOKIE)) {
+            (Some(f), Some(c)) => f.as_bytes().ct_eq(c.value().as_bytes()).into(),
+            _ => false,
+        };
+    // A hint for another session than this browser's proves nothing about this browser.
+    let hint_matches = plan.confirmed && (plan.sid.is_none() || plan.sid == sid);
+    if session.is_some() && !hint_matches && !confirmed_by_form {
+        let csrf = {
+            use rand::RngCore;
+            let mut b = [0u8; 24];
+            rand::rngs::OsRng.fill_bytes(&mut b);
+            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+        };
+        let page = page_for(
+            &app,
+            session.as_ref().map(|s| s.tenant_id),
+            "Sign out",
+            &rid,
+        )
+        .await;
+        let nonce = page.nonce.clone();
+        let carried = CARRIED
+            .iter()
+            .filter_map(|k| params.get(*k).map(|v| (k.to_string(), v.clone())))
+            .collect();
+        let targets: Vec<String> = plan
+            .redirect
+            .as_deref()
+            .and_then(pages::origin)
+            .into_iter()
+            .collect();
+        let jar = jar.add(cookie(
+            &app,
+            CSRF_COOKIE,
+            csrf.clone(),
+            900,
+            SameSite::Strict,
+        ));
+        return (
+            jar,
+            pages::render(
+                StatusCode::OK,
+                &LogoutPage {
+                    page,
+                    csrf,
+                    params: carried,
+                },
+                &nonce,
+                &targets,
+            ),
+        )
+            .into_response();
+    }
+    let tenant = session.as_ref().map(|s| s.tenant_id);
+    if let Some(s) = &sid {
+        if app.sessions.end_sso(s).await.is_err() {
+            return super::login::unavailable_page(&app, tenant, &rid).await;
+        }
+        tracing::info!(request_id = %rid, "signed out");
+    }
+    let jar = jar
+        .remove(Cookie::build(SSO_COOKIE).path("/").build())
+        .remove(Cookie::build(CSRF_COOKIE).path("/").build());
+    match plan.redirect {
+        Some(url) => (jar, Redirect::to(&url)).into_response(),
+        None => (
+            jar,
+            pages::message(
+                StatusCode::OK,
+                page_for(&app, tenant, "Signed out", &rid).await,
+                "You are signed out",
+                "You can close this window.",
+                None,
+            ),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,169 @@
+//! Server-rendered pages (askama, checked at compile time), with the tenant's branding and a
+//! per-response CSP nonce for the one inline style block.
+
+use askama::Template;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lanyard_core::tenant::Branding;
+
+/// What every page shows.
+pub struct Page {
+    /// `<title>`.
+    pub title: String,
+    /// Tenant (or product) name.
+    pub brand: String,
+    /// `#rrggbb`.
+    pub primary: String,
+    /// `#rrggbb`.
+    pub accent: String,
+    /// CSP nonce for the style block.
+    pub nonce: String,
+    /// Request id, shown so support can find the log lines.
+    pub request_id: String,
+}
+
+impl Page {
+    /// A page titled `title` for `brand` with `branding` (validated `#rrggbb` colours).
+    pub fn new(title: &str, brand: &str, branding: Option<&Branding>, request_id: &str) -> Self {
+        let b = branding.cloned().unwrap_or_default();
+        Self {
+            title: title.into(),
+            brand: brand.into(),
+            primary: b.primary_colour.unwrap_or_else(|| "#1d4ed8".into()),
+            accent: b.accent_colour.unwrap_or_else(|| "#f59e0b".into()),
+            nonce: lanyard_idp_random(),
+            request_id: request_id.into(),
+        }
+    }
+}
+
+fn lanyard_idp_random() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The sign-in form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    /// Frame.
+    pub page: Page,
+    /// Application name.
+    pub client_name: String,
+    /// Login transaction id.
+    pub tx: String,
+    /// CSRF token.
+    pub csrf: String,
+    /// Login to pre-fill.
+    pub login: String,
+    /// Error to show.
+    pub error: Option<String>,
+}
+
+/// A message (error, refusal, confirmation).
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    /// Frame.
+    pub page: Page,
+    /// Heading.
+    pub heading: String,
+    /// Text.
+    pub message: String,
+    /// Whether it reports a problem (announced to screen readers).
+    pub is_error: bool,
+    /// Optional link onwards.
+    pub link: Option<String>,
+}
+
+/// The logout confirmation.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub struct LogoutPage {
+    /// Frame.
+    pub page: Page,
+    /// CSRF token.
+    pub csrf: String,
+    /// Parameters to carry over.
+    pub params: Vec<(String, String)>,
+}
+
+/// Renders a template with `status` and a CSP allowing its nonce (and `form_targets` as form
+/// actions, since browsers apply `form-action` to the redirect that follows a submission).
+pub fn render(
+    status: StatusCode,
+    page: &impl Template,
+    nonce: &str,
+    form_targets: &[String],
+) -> Response {
+    let html = match page.render() {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+        }
+    };
+    let mut form_action = String::from("'self'");
+    for t in form_targets {
+        form_action.push(' ');
+        form_action.push_str(t);
+    }
+    let csp = format!(
+        "default-src 'none'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    resp
+}
+
+/// A plain message page.
+pub fn message(
+    status: StatusCode,
+    page: Page,
+    heading: &str,
+    message: &str,
+    link: Option<String>,
+) -> Response {
+    let nonce = page.nonce.clone();
+    let is_error = status.is_client_error() || status.is_server_error();
+    render(
+        status,
+        &MessagePage {
+            page,
+            heading: heading.into(),
+            message: message.into(),
+            is_error,
+            link,
+        },
+        &nonce,
+        &[],
+    )
+}
+
+/// The stylesheet.
+pub async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/lanyard.css"),
+    )
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, for CSP source lists.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    (!host.is_empty() && !host.contains([' ', ';', '\''])).then(|| format!("{scheme}://{host}"))
+}
