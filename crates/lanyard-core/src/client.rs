@@ -140,6 +140,9 @@ pub struct ClientSpec {
     pub access_token_ttl_secs: i64,
     /// Refresh family lifetime, seconds.
     pub refresh_token_ttl_secs: i64,
+    /// Everyone signing in to this client must use a second factor.
+    #[serde(default)]
+    pub require_mfa: bool,
 }
 
 /// Checks one redirect URI: absolute, no fragment, and https unless on loopback (RFC 9700

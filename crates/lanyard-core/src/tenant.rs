@@ -23,6 +23,72 @@ pub struct Tenant {
     pub password_policy: PasswordPolicy,
     /// Branding for its sign-in pages.
     pub branding: Branding,
+    /// Multi-factor authentication policy.
+    #[serde(default)]
+    pub mfa: MfaPolicy,
+}
+
+/// TOTP hash algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum TotpAlgorithm {
+    /// HMAC-SHA-1: what authenticator apps expect.
+    #[default]
+    SHA1,
+    /// HMAC-SHA-256.
+    SHA256,
+    /// HMAC-SHA-512.
+    SHA512,
+}
+
+/// A tenant's multi-factor policy and TOTP parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaPolicy {
+    /// Everyone must use a second factor.
+    pub required: bool,
+    /// Holders of these roles (by name) must use a second factor.
+    pub required_roles: Vec<String>,
+    /// TOTP code length (5 to 8; 6 is what authenticator apps expect).
+    pub totp_digits: u8,
+    /// TOTP time step in seconds.
+    pub totp_period: u64,
+    /// TOTP algorithm.
+    pub totp_algorithm: TotpAlgorithm,
+}
+
+impl Default for MfaPolicy {
+    fn default() -> Self {
+        Self {
+            required: false,
+            required_roles: Vec::new(),
+            totp_digits: 6,
+            totp_period: 30,
+            totp_algorithm: TotpAlgorithm::SHA1,
+        }
+    }
+}
+
+impl MfaPolicy {
+    /// Whether someone holding `roles` (names) must use a second factor.
+    pub fn requires(&self, roles: &[String]) -> bool {
+        self.required
+            || roles.iter().any(|r| {
+                self.required_roles
+                    .iter()
+                    .any(|x| x.eq_ignore_ascii_case(r))
+            })
+    }
+
+    /// Checks the parameters.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(5..=8).contains(&self.totp_digits) {
+            return Err("totp_digits must be 5 to 8".into());
+        }
+        if !(15..=120).contains(&self.totp_period) {
+            return Err("totp_period must be 15 to 120 seconds".into());
+        }
+        Ok(())
+    }
 }
 
 /// How a tenant's pages look.
@@ -51,6 +117,9 @@ pub enum TenantError {
     /// A client of itself.
     #[error("a tenant cannot be a client of itself")]
     SelfClient,
+    /// A bad MFA policy.
+    #[error("mfa: {0}")]
+    Mfa(String),
 }
 
 /// Whether `slug` is a valid tenant slug.
@@ -84,6 +153,9 @@ impl Tenant {
         }
         if self.client_of == Some(self.id) {
             return Err(TenantError::SelfClient);
+        }
+        if let Err(m) = self.mfa.validate() {
+            return Err(TenantError::Mfa(m));
         }
         Ok(())
     }

@@ -26,6 +26,8 @@ pub struct App {
     pub sessions: Sessions,
     /// The OpenID Connect provider.
     pub provider: Arc<Provider>,
+    /// The WebAuthn relying party.
+    pub passkeys: Arc<lanyard_mfa::passkeys::Passkeys>,
 }
 
 /// Connects the configured session store.
@@ -110,6 +112,10 @@ impl App {
             directory,
             clock.clone(),
         ));
+        let (rp_id, rp_name, origins) = config.webauthn_settings();
+        let passkeys = Arc::new(lanyard_mfa::passkeys::Passkeys::new(
+            &rp_id, &rp_name, &origins,
+        )?);
         Ok(Self {
             config,
             store,
@@ -117,6 +123,7 @@ impl App {
             clock,
             sessions,
             provider,
+            passkeys,
         })
     }
 

@@ -28,6 +28,67 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// Sign-in throttling.
     pub login: LoginConfig,
+    /// Passkeys and security keys.
+    pub webauthn: WebauthnConfig,
+}
+
+/// `[webauthn]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebauthnConfig {
+    /// Relying-party id: the domain passkeys are bound to. Default: the issuer's host, or
+    /// `localhost` when the issuer is an IP address (browsers refuse IP addresses).
+    pub rp_id: Option<String>,
+    /// Name shown by the browser and authenticator.
+    pub rp_name: Option<String>,
+    /// Page origins allowed to use passkeys. Default: the issuer's origin (for an IP issuer,
+    /// the same port on `localhost`).
+    pub origins: Vec<String>,
+}
+
+impl Config {
+    /// The effective (rp_id, rp_name, origins).
+    pub fn webauthn_settings(&self) -> (String, String, Vec<String>) {
+        let issuer = &self.server.issuer;
+        let (scheme, rest) = issuer.split_once("://").unwrap_or(("https", issuer));
+        let hostport = rest.split('/').next().unwrap_or_default();
+        let (host, port) = if hostport.starts_with('[') {
+            match hostport.split_once("]:") {
+                Some((h, p)) => (&hostport[..h.len() + 1], Some(p)),
+                None => (hostport, None),
+            }
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        let is_ip = host.starts_with('[') || host.parse::<std::net::IpAddr>().is_ok();
+        let rp_id = self.webauthn.rp_id.clone().unwrap_or_else(|| {
+            if is_ip {
+                "localhost".into()
+            } else {
+                host.to_string()
+            }
+        });
+        let mut origins = self.webauthn.origins.clone();
+        if origins.is_empty() {
+            // An IP address cannot carry passkeys; the same server on `localhost` can.
+            origins.push(match (is_ip, port) {
+                (false, _) => format!("{scheme}://{hostport}"),
+                (true, Some(p)) => format!("{scheme}://localhost:{p}"),
+                (true, None) => format!("{scheme}://localhost"),
+            });
+        }
+        (
+            rp_id,
+            self.webauthn
+                .rp_name
+                .clone()
+                .unwrap_or_else(|| "Lanyard".into()),
+            origins,
+        )
+    }
 }
 
 /// `[oidc]`
@@ -293,13 +354,19 @@ fn extraction_problems(fig: &Figment, first: figment::Error) -> Vec<ConfigProble
     section::<SecretsConfig>(fig, "secrets", &mut out);
     section::<PasswordConfig>(fig, "passwords", &mut out);
     section::<LogConfig>(fig, "log", &mut out);
-    const SECTIONS: [&str; 6] = [
+    section::<OidcConfig>(fig, "oidc", &mut out);
+    section::<LoginConfig>(fig, "login", &mut out);
+    section::<WebauthnConfig>(fig, "webauthn", &mut out);
+    const SECTIONS: [&str; 9] = [
         "server",
         "database",
         "sessions",
         "secrets",
         "passwords",
         "log",
+        "oidc",
+        "login",
+        "webauthn",
     ];
     if let Ok(data) = figment::Provider::data(fig) {
         for dict in data.values() {
@@ -430,6 +497,10 @@ impl Config {
         if self.login.max_failures_per_account == 0 || self.login.max_failures_per_ip == 0 {
             bad("login", "failure limits must be at least 1".into());
         }
+        let (rp_id, rp_name, origins) = self.webauthn_settings();
+        if let Err(e) = lanyard_mfa::passkeys::Passkeys::new(&rp_id, &rp_name, &origins) {
+            bad("webauthn", e.to_string());
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             bad(
                 "log.level",
@@ -487,6 +558,39 @@ mod tests {
         assert_eq!(c.server.issuer, "http://127.0.0.1:8080");
         assert_eq!(c.database.url, "sqlite://./data/lanyard.db");
         assert_eq!(c.sessions.store, SessionBackend::Memory);
+    }
+
+    #[test]
+    fn webauthn_defaults_follow_the_issuer() {
+        let mut c = Config::default();
+        let (rp, _, origins) = c.webauthn_settings();
+        assert_eq!(rp, "localhost");
+        assert_eq!(origins, ["http://localhost:8080"]);
+        c.server.issuer = "https://sso.example.com".into();
+        let (rp, _, origins) = c.webauthn_settings();
+        assert_eq!(
+            (rp.as_str(), origins),
+            (
+                "sso.example.com",
+                vec!["https://sso.example.com".to_string()]
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_sections_are_named_and_known_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[oidc]\nsso_ttl_secs = 5\n[login]\nlockout_secs = 60\n[webauthn]\nrp_id = \"localhost\"\n[sesions]\nstore = \"memory\"\n").unwrap();
+        let problems = Config::load(Some(&path)).unwrap_err();
+        let keys: Vec<_> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"sesions"), "{keys:?}");
+        assert!(
+            !keys
+                .iter()
+                .any(|k| ["oidc", "login", "webauthn"].contains(k)),
+            "{keys:?}"
+        );
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/static/lanyard.css", get(crate::pages::stylesheet))
+        .route("/static/webauthn.js", get(crate::pages::script))
         .merge(crate::oidc::router())
         .fallback(not_found)
         .with_state(app.clone());

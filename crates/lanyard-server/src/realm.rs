@@ -50,6 +50,8 @@ struct TenantDoc {
     #[serde(default)]
     branding: Branding,
     #[serde(default)]
+    mfa: lanyard_core::tenant::MfaPolicy,
+    #[serde(default)]
     location: Vec<Spanned<LocationDoc>>,
     #[serde(default)]
     account: Vec<Spanned<AccountDoc>>,
@@ -85,6 +87,8 @@ struct ClientDoc {
     may_introspect: bool,
     access_token_ttl_secs: Option<i64>,
     refresh_token_ttl_secs: Option<i64>,
+    #[serde(default)]
+    require_mfa: bool,
 }
 
 fn default_preset() -> Spanned<String> {
@@ -283,6 +287,9 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
         if let Err(m) = td.password_policy.validate() {
             cx.at(t, format!("password_policy: {m}"));
         }
+        if let Err(m) = td.mfa.validate() {
+            cx.at(t, format!("mfa: {m}"));
+        }
         // Roles available to users: the provider's for a client organisation.
         let (own_roles, role_source) = match &td.client_of {
             Some(c) => match slugs.get(c.get_ref()) {
@@ -411,6 +418,7 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
             preset,
             password_policy: td.password_policy.clone(),
             branding: td.branding.clone(),
+            mfa: td.mfa.clone(),
             locations,
             accounts,
             roles: own_roles,
@@ -548,6 +556,7 @@ fn client(cx: &mut Lines<'_>, c: &Spanned<ClientDoc>) -> Option<lanyard_core::Cl
         may_introspect: d.may_introspect,
         access_token_ttl_secs: d.access_token_ttl_secs.unwrap_or(600),
         refresh_token_ttl_secs: d.refresh_token_ttl_secs.unwrap_or(30 * 86_400),
+        require_mfa: d.require_mfa,
     };
     for p in spec.validate() {
         cx.at(c, format!("client {who}: {p}"));

@@ -11,6 +11,7 @@
 mod audit;
 mod clients;
 mod error;
+mod mfa;
 mod org;
 pub mod realm;
 mod rows;
@@ -20,6 +21,7 @@ mod users;
 pub use audit::{AuditEntry, AuditRecord};
 pub use clients::StoredKey;
 pub use error::StoreError;
+pub use mfa::PasskeyRecord;
 pub use realm::{ApplyReport, RealmPlan};
 pub use sealing::{Keyring, SealError};
 pub use users::{NewUser, UserFilter, UserRecord};
@@ -191,6 +193,8 @@ impl Store {
             "employments",
             "passwords",
             "totp_enrolments",
+            "passkeys",
+            "recovery_codes",
             "clients",
             "signing_keys",
             "audit_log",

@@ -20,6 +20,7 @@ fn tenant_row(r: &AnyRow) -> Result<Tenant, StoreError> {
         preset: rows::parsed(r, "preset", RolePreset::parse)?,
         password_policy: json_col(r, "password_policy")?,
         branding: json_col(r, "branding")?,
+        mfa: json_col(r, "mfa_policy")?,
     })
 }
 

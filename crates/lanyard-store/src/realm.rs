@@ -44,6 +44,8 @@ pub struct TenantPlan {
     pub password_policy: PasswordPolicy,
     /// Branding.
     pub branding: Branding,
+    /// Multi-factor policy.
+    pub mfa: lanyard_core::tenant::MfaPolicy,
     /// Locations, each by its path of names from the root; parents before children.
     pub locations: Vec<LocationPlan>,
     /// Accounts (the guest account is always added).
@@ -241,6 +243,7 @@ async fn apply_tenant(
         preset: t.preset,
         password_policy: t.password_policy.clone(),
         branding: t.branding.clone(),
+        mfa: t.mfa.clone(),
     };
     tenant
         .validate()
@@ -249,9 +252,9 @@ async fn apply_tenant(
     let js = |v: &dyn erased::Json| v.json();
     if existing.as_ref() != Some(&tenant) {
         let sql = if existing.is_some() {
-            "UPDATE tenants SET slug = $2, name = $3, client_of = $4, preset = $5, password_policy = $6, branding = $7, updated_at = $8 WHERE id = $1"
+            "UPDATE tenants SET slug = $2, name = $3, client_of = $4, preset = $5, password_policy = $6, branding = $7, updated_at = $8, mfa_policy = $9 WHERE id = $1"
         } else {
-            "INSERT INTO tenants (id, slug, name, client_of, preset, password_policy, branding, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+            "INSERT INTO tenants (id, slug, name, client_of, preset, password_policy, branding, created_at, updated_at, mfa_policy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
         };
         sqlx::query(sql)
             .bind(tenant.id.to_string())
@@ -262,6 +265,7 @@ async fn apply_tenant(
             .bind(js(&tenant.password_policy))
             .bind(js(&tenant.branding))
             .bind(now)
+            .bind(js(&tenant.mfa))
             .execute(&mut *conn)
             .await?;
         let action = if existing.is_some() {

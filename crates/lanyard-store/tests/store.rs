@@ -127,6 +127,7 @@ fn plan() -> RealmPlan {
             preset: RolePreset::Lms,
             password_policy: PasswordPolicy::default(),
             branding: Default::default(),
+            mfa: Default::default(),
             locations: vec![
                 LocationPlan {
                     path: path(&["Demo Training Co"]),

@@ -1,7 +1,6 @@
 //! The authorization endpoint and the sign-in pages: an existing SSO session answers at once;
 //! otherwise the person signs in with a CSRF-protected form, throttled per account and address.
 
-use super::ACR_PASSWORD;
 use crate::app::App;
 use crate::pages::{self, LoginPage, Page};
 use crate::throttle;
@@ -49,14 +48,39 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
 
 /// A sign-in in progress, between the authorization request and the form post.
 #[derive(Serialize, Deserialize)]
-struct LoginTx {
-    req: AuthRequest,
-    client_name: String,
-    tenant_id: TenantId,
-    csrf: String,
+pub(crate) struct LoginTx {
+    pub(crate) req: AuthRequest,
+    pub(crate) client_name: String,
+    pub(crate) tenant_id: TenantId,
+    pub(crate) csrf: String,
+    /// A person who has passed a first step and owes a second (or an enrolment).
+    #[serde(default)]
+    pub(crate) pending: Option<super::mfa::Pending>,
+    /// WebAuthn state of a passwordless attempt.
+    #[serde(default)]
+    pub(crate) discover: Option<serde_json::Value>,
 }
 
-fn random() -> String {
+/// Reads a login transaction.
+pub(crate) async fn load_tx(app: &App, id: &str) -> Result<Option<LoginTx>, SessionError> {
+    app.sessions.get_json(&format!("login:{id}")).await
+}
+
+/// Stores a login transaction (for the configured sign-in lifetime).
+pub(crate) async fn save_tx(app: &App, id: &str, tx: &LoginTx) -> Result<(), SessionError> {
+    let ttl = Duration::from_secs(u64::try_from(app.config.oidc.login_ttl_secs).unwrap_or(900));
+    app.sessions.put_json(&format!("login:{id}"), tx, ttl).await
+}
+
+/// Whether the form's and the cookie's CSRF tokens both match the transaction's.
+pub(crate) fn csrf_ok(jar: &CookieJar, tx: &LoginTx, form: &str) -> bool {
+    let cookie_ok = jar
+        .get(CSRF_COOKIE)
+        .is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(tx.csrf.as_bytes())));
+    cookie_ok && bool::from(form.as_bytes().ct_eq(tx.csrf.as_bytes()))
+}
+
+pub(crate) fn random() -> String {
     use rand::RngCore;
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -211,14 +235,38 @@ async fn authorize(
         }
         Err(e) => return to_client(e),
     };
-    if let Some(sso) = sso.filter(|s| authorize::session_satisfies(&req, s, app.provider.now())) {
-        return match authorize::issue_code(&app.provider, &req, &sso).await {
-            Ok(url) => Redirect::to(&url).into_response(),
-            Err(OAuthError::TemporarilyUnavailable) => {
-                unavailable_page(&app, Some(client.tenant_id), &rid).await
+    if let Some(sso) = sso {
+        match super::mfa::session_step(&app, &req, &client, &sso).await {
+            Ok(super::mfa::SessionStep::Answer) => {
+                return match authorize::issue_code(&app.provider, &req, &sso).await {
+                    Ok(url) => Redirect::to(&url).into_response(),
+                    Err(OAuthError::TemporarilyUnavailable) => {
+                        unavailable_page(&app, Some(client.tenant_id), &rid).await
+                    }
+                    Err(e) => to_client(e),
+                };
             }
-            Err(e) => to_client(e),
-        };
+            Ok(super::mfa::SessionStep::StepUp(pending)) if !req.prompt.none => {
+                let tx_id = random();
+                let tx = LoginTx {
+                    req,
+                    client_name: client.name.clone(),
+                    tenant_id: client.tenant_id,
+                    csrf: random(),
+                    pending: Some(pending),
+                    discover: None,
+                };
+                return match save_tx(&app, &tx_id, &tx).await {
+                    Ok(()) => Redirect::to(&super::mfa::step_url(&tx, &tx_id)).into_response(),
+                    Err(_) => unavailable_page(&app, Some(client.tenant_id), &rid).await,
+                };
+            }
+            Ok(super::mfa::SessionStep::StepUp(_)) => {
+                return to_client(OAuthError::InteractionRequired)
+            }
+            Ok(super::mfa::SessionStep::SignIn) => {}
+            Err(_) => return unavailable_page(&app, Some(client.tenant_id), &rid).await,
+        }
     }
     if req.prompt.none {
         return to_client(OAuthError::LoginRequired);
@@ -229,6 +277,8 @@ async fn authorize(
         client_name: client.name.clone(),
         tenant_id: client.tenant_id,
         csrf: random(),
+        pending: None,
+        discover: None,
     };
     let ttl = Duration::from_secs(u64::try_from(app.config.oidc.login_ttl_secs).unwrap_or(900));
     match app
@@ -246,7 +296,7 @@ pub(crate) struct TxQuery {
     tx: String,
 }
 
-async fn expired(app: &App, rid: &str) -> Response {
+pub(crate) async fn expired(app: &App, rid: &str) -> Response {
     pages::message(
         StatusCode::BAD_REQUEST,
         page_for(app, None, "Sign-in expired", rid).await,
@@ -384,25 +434,18 @@ pub(crate) async fn login_submit(
         );
     }
     match sign_in(&app, &tx, &f, &ip).await {
-        Ok(Outcome::Done(sso)) => {
-            let _ = app
-                .sessions
-                .store()
-                .delete(&format!("login:{}", f.tx))
-                .await;
-            let jar = jar
-                .add(cookie(
-                    &app,
-                    SSO_COOKIE,
-                    sso.sid.clone(),
-                    app.config.oidc.sso_ttl_secs,
-                    SameSite::Lax,
-                ))
-                .remove(Cookie::build(CSRF_COOKIE).path("/").build());
-            match authorize::issue_code(&app.provider, &tx.req, &sso).await {
-                Ok(url) => (jar, Redirect::to(&url)).into_response(),
-                Err(_) => unavailable_page(&app, Some(tx.tenant_id), &rid).await,
-            }
+        Ok(Outcome::Authenticated(user)) => {
+            super::mfa::after_first_factor(
+                &app,
+                jar,
+                &f.tx,
+                tx,
+                &user,
+                &f.login,
+                vec!["pwd".into()],
+                &rid,
+            )
+            .await
         }
         Ok(Outcome::Wrong) => {
             login_form(
@@ -472,7 +515,7 @@ pub(crate) async fn login_submit(
 }
 
 enum Outcome {
-    Done(SsoSession),
+    Authenticated(Box<lanyard_core::User>),
     Wrong,
     Locked,
     Refused(SignInRefusal),
@@ -529,19 +572,7 @@ async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Out
     if let Err(r) = may_sign_in(user.status, &held) {
         return Ok(Outcome::Refused(r));
     }
-    throttle::succeeded(kv, &tenant, &f.login, ip).await?;
-    let now = app.provider.now();
-    let sso = SsoSession {
-        sid: random(),
-        user_id: user.id,
-        tenant_id: user.tenant_id,
-        auth_time: now,
-        amr: vec!["pwd".into()],
-        acr: ACR_PASSWORD.into(),
-        clients: Default::default(),
-        expires_at: now + app.config.oidc.sso_ttl_secs,
-    };
-    app.sessions.save_sso(&sso, now).await?;
-    tracing::info!(user = %user.id, client = %tx.req.client_id, "signed in");
-    Ok(Outcome::Done(sso))
+    // The failure count is cleared only when the whole sign-in succeeds, so a known password
+    // cannot be used to keep guessing second factors.
+    Ok(Outcome::Authenticated(Box::new(user)))
 }

@@ -1,8 +1,10 @@
 //! The OpenID Connect routes. Handlers parse, call `lanyard-idp`, and render; every protocol
 //! error becomes a response in [`oauth_error`].
 
+mod account;
 mod login;
 mod logout;
+mod mfa;
 
 use crate::app::App;
 use axum::extract::{Form, State};
@@ -16,9 +18,6 @@ use lanyard_idp::{discovery, resource, OAuthError};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The authentication context classes Lanyard can satisfy.
-pub const ACR_PASSWORD: &str = "urn:lanyard:acr:password";
-
 /// Routes of the provider.
 pub fn router() -> Router<Arc<App>> {
     Router::new()
@@ -29,6 +28,12 @@ pub fn router() -> Router<Arc<App>> {
             get(login::authorize_get).post(login::authorize_post),
         )
         .route("/login", get(login::login_page).post(login::login_submit))
+        .route("/login/mfa", get(mfa::mfa_get).post(mfa::mfa_post))
+        .route("/login/enrol", get(mfa::enrol_get).post(mfa::enrol_post))
+        .route("/login/continue", get(mfa::continue_get))
+        .route("/login/passkey/options", post(mfa::passkey_options))
+        .route("/login/passkey/finish", post(mfa::passkey_finish))
+        .merge(account::router())
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/introspect", post(introspect))
@@ -114,7 +119,10 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 }
 
 async fn metadata(State(app): State<Arc<App>>) -> Response {
-    let doc = discovery::metadata(app.provider.settings(), &[ACR_PASSWORD]);
+    let doc = discovery::metadata(
+        app.provider.settings(),
+        &[lanyard_mfa::ACR_PASSWORD, lanyard_mfa::ACR_MFA],
+    );
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
 }
 

@@ -3,5 +3,6 @@
 
 mod cli;
 mod common;
+mod mfa;
 mod oidc;
 mod scale;
