@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Registries can stall; every fetch has a timeout and a few retries, and an install that has
+# finished is marked so it is not repeated.
+retry() {
+  local n
+  for n in 1 2 3; do
+    "$@" && return 0
+    echo "attempt $n of: $* failed; retrying" >&2
+    sleep $((n * 5))
+  done
+  return 1
+}
 apt_updated=0
 apt_install() {
   if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
@@ -16,7 +27,7 @@ apt_install() {
     $sudo apt-get update -qq
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+  DEBIAN_FRONTEND=noninteractive retry $sudo apt-get install -y -qq --no-install-recommends "$@"
 }
 
 # PostgreSQL server binaries (initdb, pg_ctl, postgres).
@@ -28,15 +39,19 @@ command -v redis-server >/dev/null || apt_install redis-server
 command -v psql >/dev/null || apt_install postgresql-client
 command -v curl >/dev/null || apt_install curl
 command -v node >/dev/null || apt_install nodejs npm
+# WebAuthn needs libssl for webauthn-rs; the browser tests need Debian's Chromium.
+pkg-config --exists openssl 2>/dev/null || apt_install libssl-dev pkg-config
+command -v chromium >/dev/null || apt_install chromium fonts-dejavu-core
 
 # Third-party clients for the interoperability tests, into folders of the project.
-if [ ! -d tests/interop/node_modules ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules ]; then
-  npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error
+if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.installed ]; then
+  retry timeout 300 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3
+  touch tests/interop/node_modules/.installed
 fi
-if [ ! -x .venv/bin/python ] || [ tests/interop/python/requirements.txt -nt .venv/bin/python ]; then
+if [ ! -f .venv/.installed ] || [ tests/interop/python/requirements.txt -nt .venv/.installed ]; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r tests/interop/python/requirements.txt
-  touch .venv/bin/python
+  retry timeout 300 .venv/bin/pip install -q --disable-pip-version-check --timeout 60 --retries 3 -r tests/interop/python/requirements.txt
+  touch .venv/.installed
 fi
 
 trap 'bash scripts/test-services.sh stop' EXIT
