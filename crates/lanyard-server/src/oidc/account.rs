@@ -69,6 +69,23 @@ fn csrf_ok(jar: &CookieJar, form: &str) -> bool {
     })
 }
 
+/// The preamble of every account form: a signed-in person and a matching CSRF token.
+async fn guard(
+    app: &App,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    csrf: &str,
+) -> Result<(String, SsoSession, User), Response> {
+    let rid = request_id(headers);
+    let Some((sso, user)) = signed_in(app, jar).await else {
+        return Err(not_signed_in(app, &rid).await);
+    };
+    if !csrf_ok(jar, csrf) {
+        return Err((StatusCode::FORBIDDEN, "This form could not be accepted.").into_response());
+    }
+    Ok((rid, sso, user))
+}
+
 fn fmt_ms(ms: i64) -> String {
     let t = lanyard_core::clock::from_millis(ms);
     format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
@@ -205,13 +222,10 @@ async fn totp_confirm(
     jar: CookieJar,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let Some((sso, user)) = signed_in(&app, &jar).await else {
-        return not_signed_in(&app, &rid).await;
+    let (rid, sso, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &f.csrf) {
-        return (StatusCode::FORBIDDEN, "This form could not be accepted.").into_response();
-    }
     let Ok(Some(secret)) = app.sessions.store().get(&candidate_key(&sso)).await else {
         return Redirect::to("/account").into_response();
     };
@@ -270,13 +284,10 @@ async fn totp_remove(
     jar: CookieJar,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let Some((_, user)) = signed_in(&app, &jar).await else {
-        return not_signed_in(&app, &rid).await;
+    let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &f.csrf) {
-        return (StatusCode::FORBIDDEN, "This form could not be accepted.").into_response();
-    }
     match app
         .store
         .remove_totp(&AuditActor::User(user.id), user.id)
@@ -293,13 +304,10 @@ async fn passkey_remove(
     jar: CookieJar,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let Some((_, user)) = signed_in(&app, &jar).await else {
-        return not_signed_in(&app, &rid).await;
+    let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &f.csrf) {
-        return (StatusCode::FORBIDDEN, "This form could not be accepted.").into_response();
-    }
     match app
         .store
         .remove_passkey(
@@ -320,13 +328,10 @@ async fn recovery_new(
     jar: CookieJar,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let Some((_, user)) = signed_in(&app, &jar).await else {
-        return not_signed_in(&app, &rid).await;
+    let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &f.csrf) {
-        return (StatusCode::FORBIDDEN, "This form could not be accepted.").into_response();
-    }
     let codes = recovery::generate();
     let hashes: Vec<String> = codes.iter().map(|c| recovery::hash(c)).collect();
     if app

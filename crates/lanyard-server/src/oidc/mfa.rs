@@ -310,6 +310,33 @@ fn with_factor(prior: &[String], f: Factor) -> Vec<String> {
     set.into_iter().collect()
 }
 
+/// The preamble of the second-step forms: a live transaction at `stage` and a matching CSRF
+/// token; otherwise the page to show.
+async fn pending_form(
+    app: &App,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    tx_id: &str,
+    csrf: &str,
+    stage: Stage,
+) -> Result<(String, LoginTx, Pending), Response> {
+    let rid = request_id(headers);
+    let Some((tx, p)) = pending_tx(app, tx_id, stage).await else {
+        return Err(expired(app, &rid).await);
+    };
+    if !csrf_ok(jar, &tx, csrf) {
+        let page = page_for(app, Some(tx.tenant_id), "Refused", &rid).await;
+        return Err(pages::message(
+            StatusCode::FORBIDDEN,
+            page,
+            "This form could not be accepted",
+            "Please go back to the application and try again.",
+            None,
+        ));
+    }
+    Ok((rid, tx, p))
+}
+
 #[derive(Deserialize)]
 pub(crate) struct TxQuery {
     tx: String,
@@ -389,19 +416,11 @@ pub(crate) async fn mfa_post(
     jar: CookieJar,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let Some((tx, p)) = pending_tx(&app, &f.tx, Stage::Second).await else {
-        return expired(&app, &rid).await;
+    let (rid, tx, p) = match pending_form(&app, &headers, &jar, &f.tx, &f.csrf, Stage::Second).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &tx, &f.csrf) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            page_for(&app, Some(tx.tenant_id), "Refused", &rid).await,
-            "This form could not be accepted",
-            "Please go back to the application and try again.",
-            None,
-        );
-    }
     let kv = app.sessions.store();
     let tenant = tx.tenant_id.to_string();
     if throttle::locked(kv, &tenant, &p.login, &ip)
@@ -635,19 +654,11 @@ pub(crate) async fn enrol_post(
     jar: CookieJar,
     Form(f): Form<CodeForm>,
 ) -> Response {
-    let rid = request_id(&headers);
-    let Some((tx, p)) = pending_tx(&app, &f.tx, Stage::Enrol).await else {
-        return expired(&app, &rid).await;
+    let (rid, tx, p) = match pending_form(&app, &headers, &jar, &f.tx, &f.csrf, Stage::Enrol).await
+    {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &tx, &f.csrf) {
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            page_for(&app, Some(tx.tenant_id), "Refused", &rid).await,
-            "This form could not be accepted",
-            "Please go back to the application and try again.",
-            None,
-        );
-    }
     let Some(secret) = p.totp_candidate.clone() else {
         return expired(&app, &rid).await;
     };
