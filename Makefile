@@ -1,7 +1,7 @@
 # Lanyard — the two commands a newcomer needs:
 #   make run    build and start Lanyard on its embedded defaults with the demo realm loaded
 #   make test   install what the tests need, start their servers, run every test, stop them
-.PHONY: run test build release lint fmt check-config services-start services-stop clean
+.PHONY: run test bench build release lint fmt check-config services-start services-stop clean
 
 CARGO ?= cargo
 
@@ -10,6 +10,11 @@ run:
 
 test:
 	bash scripts/test.sh
+
+# The benchmark kit: Lanyard (embedded, and Redis + PostgreSQL) against node oidc-provider,
+# writes docs/benchmarks.md. About 10 minutes on a fresh machine.
+bench:
+	bash scripts/bench.sh
 
 build:
 	$(CARGO) build --bin lanyard

@@ -42,6 +42,7 @@ command -v node >/dev/null || apt_install nodejs npm
 # WebAuthn needs libssl for webauthn-rs; the browser tests need Debian's Chromium.
 pkg-config --exists openssl 2>/dev/null || apt_install libssl-dev pkg-config
 command -v chromium >/dev/null || apt_install chromium fonts-dejavu-core
+command -v wrk >/dev/null || apt_install wrk
 
 # Third-party clients for the interoperability tests, into folders of the project.
 if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.installed ]; then
@@ -76,6 +77,9 @@ cargo build --quiet --bin lanyard
 for mode in embedded redis-pg; do
   bash tests/interop/run.sh "$mode" 2>&1 | tee -a "$log" || status=1
 done
+# The benchmark kit, for seconds, so it cannot rot (not a performance gate).
+echo "== benchmark smoke"
+bash scripts/bench.sh --smoke 2>&1 | tee -a "$log" || status=1
 # One closing line over every runner: cargo ("test result: ok. N passed; M failed"),
 # node ("# pass N" / "# fail N") and pytest ("N passed, M failed").
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

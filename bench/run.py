@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""Lanyard's benchmark kit (`make bench`): Lanyard on its embedded defaults and on Redis +
+PostgreSQL, and node oidc-provider as the peer, all on this machine in one run, driven by wrk
+with the same concurrency. The headline figure is operations per CPU-second of the server
+process (from /proc/PID/stat), compared with the raw ceiling of the same primitive.
+
+    python3 bench/run.py            full run, writes bench/results/latest.json and docs/benchmarks.md
+    python3 bench/run.py --smoke    seconds-long run for CI (no report), fails only if a workload fails
+"""
+import base64, hashlib, http.client, json, os, platform, re, secrets, shutil, socket, subprocess, sys, tempfile, time, urllib.parse
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = "--smoke" in sys.argv
+SECONDS = 1 if SMOKE else int(os.environ.get("BENCH_SECONDS", "10"))
+CONNS = 2 if SMOKE else int(os.environ.get("BENCH_CONNECTIONS", "8"))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+LANYARD = os.environ.get("LANYARD_BIN", os.path.join(TARGET, "debug" if SMOKE else "release", "lanyard"))
+CEILING = os.environ.get("LANYARD_CEILING_BIN", os.path.join(TARGET, "debug" if SMOKE else "release", "lanyard-ceiling"))
+WRK_DIR = os.path.join(ROOT, "bench", "wrk")
+TICK = os.sysconf("SC_CLK_TCK")
+PASSWORD = "Lanyard-demo-pass-2026"
+REDIRECT = "http://127.0.0.1:8088/callback"
+
+
+def log(*a):
+    print("[bench]", *a, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_ready(port, path, timeout=60):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            c.request("GET", path)
+            if c.getresponse().status == 200:
+                return time.monotonic() - t0
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"nothing answered {path} on port {port}")
+
+
+def basic(user, secret):
+    return base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
+def wrk(url, script, env):
+    e = dict(os.environ, BENCH_WRK=WRK_DIR, **env)
+    out = subprocess.run(["wrk", f"-t{CONNS}", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s", os.path.join(WRK_DIR, script), url],
+                         env=e, capture_output=True, text=True, timeout=SECONDS + 60)
+    m = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
+    if not m:
+        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+    return json.loads(m.group(1))
+
+
+def measure(name, pid, url, script, env, per_flow=False):
+    c0 = cpu_seconds(pid)
+    r = wrk(url, script, env)
+    cpu = max(cpu_seconds(pid) - c0, 1 / TICK)
+    ops = r["flows"] if per_flow else r["requests"] - r["status_errors"]
+    secs = r["duration_us"] / 1e6
+    row = {
+        "workload": name, "ops": ops, "requests": r["requests"], "failed": r["status_errors"] + r["socket_errors"],
+        "ops_per_s": round(ops / secs, 1), "cpu_s": round(cpu, 2), "ops_per_cpu_s": round(ops / cpu, 1),
+        "p50_ms": round(r["p50_us"] / 1000, 2), "p99_ms": round(r["p99_us"] / 1000, 2), "rss_mb": round(rss_mb(pid), 1),
+    }
+    log(f"  {name:<28} {row['ops_per_s']:>9}/s  {row['ops_per_cpu_s']:>9}/CPU-s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  failed {row['failed']}")
+    return row
+
+
+class Browser:
+    """Just enough of a browser to sign in through Lanyard's form (for refresh-token set-up)."""
+
+    def __init__(self, port):
+        self.port, self.cookies = port, {}
+
+    def req(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        h = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if body is not None:
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        for k, v in r.getheaders():
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                self.cookies[name] = rest.split(";")[0]
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read().decode()
+
+
+def pkce():
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_path(challenge, scope="openid roles offline_access"):
+    q = urllib.parse.urlencode({"client_id": "bench-app", "redirect_uri": REDIRECT, "response_type": "code", "scope": scope,
+                                "state": "bench", "code_challenge": challenge, "code_challenge_method": "S256"})
+    return f"/authorize?{q}"
+
+
+def refresh_token(port):
+    b = Browser(port)
+    verifier, challenge = pkce()
+    _, h, _ = b.req("GET", authorize_path(challenge))
+    _, _, page = b.req("GET", h["location"])
+    field = lambda n: re.search(rf'name="{n}" value="([^"]*)"', page).group(1)
+    form = urllib.parse.urlencode({"tx": field("tx"), "csrf": field("csrf"), "login": "learner@demo.test", "password": PASSWORD})
+    _, h, _ = b.req("POST", "/login", form)
+    code = urllib.parse.parse_qs(urllib.parse.urlparse(h["location"]).query)["code"][0]
+    form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "bench-app", "code_verifier": verifier})
+    _, _, body = b.req("POST", "/token", form)
+    return json.loads(body)["refresh_token"]
+
+
+def client_token(port, path, user, secret):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("POST", path, body="grant_type=client_credentials", headers={"Authorization": "Basic " + basic(user, secret), "Content-Type": "application/x-www-form-urlencoded"})
+    return json.loads(c.getresponse().read())["access_token"]
+
+
+def lanyard(setup, services, work):
+    """Runs every workload against one Lanyard set-up; returns its results."""
+    port = free_port()
+    env = dict(os.environ, LANYARD_SERVER__LISTEN=f"127.0.0.1:{port}", LANYARD_SERVER__ISSUER=f"http://127.0.0.1:{port}",
+               LANYARD_SECRETS__KEY_FILE=os.path.join(work, f"{setup}.key"), LANYARD_LOG__LEVEL="warn",
+               LANYARD_DATABASE__URL=f"sqlite://{work}/{setup}.db")
+    if setup == "redis-pg":
+        db = f"bench_{int(time.time())}"
+        subprocess.run(["psql", "-q", services["LANYARD_TEST_POSTGRES_URL"], "-c", f"CREATE DATABASE {db}"], check=True)
+        env.update(LANYARD_DATABASE__URL=services["LANYARD_TEST_POSTGRES_URL"].rsplit("/", 1)[0] + "/" + db,
+                   LANYARD_SESSIONS__STORE="redis", LANYARD_SESSIONS__REDIS_URL=services["LANYARD_TEST_REDIS_URL"],
+                   LANYARD_SESSIONS__KEY_PREFIX=f"bench{port}:")
+    realm = os.path.join(work, "realm.toml")
+    with open(realm, "w") as f:
+        f.write(open(os.path.join(ROOT, "config", "demo.toml")).read() + open(os.path.join(ROOT, "bench", "realm.toml")).read())
+    subprocess.run([LANYARD, "apply", realm], env=env, check=True, capture_output=True)
+    # Readiness: from process start to the first answered /readyz (migrations and keys exist).
+    t0 = time.monotonic()
+    proc = subprocess.Popen([LANYARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"{setup}.log"), "w"))
+    try:
+        wait_ready(port, "/readyz")
+        ready_ms = (time.monotonic() - t0) * 1000
+        time.sleep(0.5)
+        idle = rss_mb(proc.pid)
+        log(f"lanyard ({setup}): ready in {ready_ms:.0f} ms, idle RSS {idle:.1f} MB")
+        url = f"http://127.0.0.1:{port}"
+        rows = []
+        for alg in ("rs256", "es256", "eddsa"):
+            rows.append(measure(f"client_credentials {alg.upper().replace('EDDSA', 'EdDSA')}", proc.pid, url + "/token", "post.lua",
+                                {"BENCH_BODY": "grant_type=client_credentials", "BENCH_BASIC": basic(f"bench-{alg}", f"bench-secret-{alg}-0123456789")}))
+        token = client_token(port, "/token", "bench-rs256", "bench-secret-rs256-0123456789")
+        rows.append(measure("introspection", proc.pid, url + "/introspect", "post.lua",
+                            {"BENCH_BODY": "token=" + token, "BENCH_BASIC": basic("demo-service", "demo-service-secret")}))
+        tokens = os.path.join(work, f"{setup}-refresh.txt")
+        with open(tokens, "w") as f:
+            f.write("\n".join(refresh_token(port) for _ in range(CONNS)) + "\n")
+        rows.append(measure("refresh_token", proc.pid, url, "refresh.lua", {"BENCH_TOKENS": tokens}, per_flow=True))
+        verifier, challenge = pkce()
+        rows.append(measure("sign-in (4 requests)", proc.pid, url, "signin.lua",
+                            {"BENCH_AUTHORIZE": authorize_path(challenge, "openid roles"), "BENCH_VERIFIER": verifier}, per_flow=True))
+        rows.append(measure("jwks", proc.pid, url + "/jwks", "get.lua", {}))
+        rows.append(measure("discovery", proc.pid, url + "/.well-known/openid-configuration", "get.lua", {}))
+        loaded = max(r["rss_mb"] for r in rows)
+        return {"ready_ms": round(ready_ms, 1), "idle_rss_mb": round(idle, 1), "loaded_rss_mb": loaded, "workloads": rows}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def peer(work):
+    port = free_port()
+    proc = subprocess.Popen(["node", os.path.join(ROOT, "bench", "peer", "server.mjs")], env=dict(os.environ, PORT=str(port)),
+                            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "peer.log"), "w"))
+    try:
+        t0 = time.monotonic()
+        wait_ready(port, "/.well-known/openid-configuration")
+        ready_ms = (time.monotonic() - t0) * 1000
+        time.sleep(0.5)
+        idle = rss_mb(proc.pid)
+        log(f"oidc-provider: ready in {ready_ms:.0f} ms, idle RSS {idle:.1f} MB")
+        url = f"http://127.0.0.1:{port}"
+        rows = []
+        for alg in ("rs256", "es256"):
+            rows.append(measure(f"client_credentials {alg.upper()}", proc.pid, url + "/token", "post.lua",
+                                {"BENCH_BODY": "grant_type=client_credentials", "BENCH_BASIC": basic(f"bench-{alg}", f"bench-secret-{alg}-0123456789")}))
+        token = client_token(port, "/token", "bench-opaque", "bench-secret-opaque-0123456789")
+        rows.append(measure("introspection", proc.pid, url + "/token/introspection", "post.lua",
+                            {"BENCH_BODY": "token=" + token, "BENCH_BASIC": basic("demo-service", "demo-service-secret")}))
+        rows.append(measure("jwks", proc.pid, url + "/jwks", "get.lua", {}))
+        rows.append(measure("discovery", proc.pid, url + "/.well-known/openid-configuration", "get.lua", {}))
+        return {"ready_ms": round(ready_ms, 1), "idle_rss_mb": round(idle, 1), "loaded_rss_mb": max(r["rss_mb"] for r in rows), "workloads": rows}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def services_env():
+    env_file = os.path.join(ROOT, ".test-services", "env")
+    out = {}
+    for line in open(env_file):
+        k, _, v = line.strip().partition("=")
+        out[k] = v
+    return out
+
+
+def main():
+    for tool in ("wrk", "node", "psql"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} is missing (make bench installs it)")
+    work = tempfile.mkdtemp(prefix="lanyard-bench-")
+    ceiling = json.loads(subprocess.run([CEILING, "1" if SMOKE else "3"], capture_output=True, text=True, check=True).stdout)
+    log("raw ceiling per CPU-second:", ceiling)
+    services = services_env()
+    results = {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpus": os.cpu_count(), "model": cpu_model(), "kernel": platform.release(),
+                    "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+        "settings": {"seconds": SECONDS, "connections": CONNS, "load_generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]},
+        "ceiling": ceiling,
+        "lanyard": {s: lanyard(s, services, work) for s in ("embedded", "redis-pg")},
+        "peer": peer(work),
+    }
+    failed = [(s, r["workload"]) for s, v in results["lanyard"].items() for r in v["workloads"] if r["failed"] or not r["ops"]]
+    failed += [("peer", r["workload"]) for r in results["peer"]["workloads"] if r["failed"] or not r["ops"]]
+    shutil.rmtree(work, ignore_errors=True)
+    if SMOKE:
+        print("bench smoke:", "ok" if not failed else f"FAILED {failed}")
+        sys.exit(1 if failed else 0)
+    os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "bench", "results", "latest.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py")], check=True)
+    if failed:
+        sys.exit(f"bench: failed requests in {failed}")
+
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

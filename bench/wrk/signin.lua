@@ -1,0 +1,43 @@
+-- The full sign-in, as a browser does it: authorize -> sign-in page -> form post (password,
+-- Argon2id) -> code -> token. Each thread (one connection) loops through the four requests.
+dofile(os.getenv("BENCH_WRK") .. "/common.lua")
+local authorize = os.getenv("BENCH_AUTHORIZE")
+local verifier = os.getenv("BENCH_VERIFIER")
+local redirect = "http%3A%2F%2F127.0.0.1%3A8088%2Fcallback"
+local form = "application/x-www-form-urlencoded"
+local step, tx, csrf, cookie, code = 1, nil, nil, nil, nil
+flows = 0
+
+function request()
+  if step == 1 then
+    return wrk.format("GET", authorize)
+  elseif step == 2 then
+    return wrk.format("GET", "/login?tx=" .. tx)
+  elseif step == 3 then
+    return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = cookie },
+      "tx=" .. tx .. "&csrf=" .. csrf .. "&login=learner%40demo.test&password=Lanyard-demo-pass-2026")
+  else
+    return wrk.format("POST", "/token", { ["Content-Type"] = form },
+      "grant_type=authorization_code&client_id=bench-app&redirect_uri=" .. redirect .. "&code_verifier=" .. verifier .. "&code=" .. code)
+  end
+end
+
+local function header(headers, name)
+  for k, v in pairs(headers) do if k:lower() == name then return v end end
+end
+
+function response(status, headers, body)
+  local ok = false
+  if step == 1 and status == 303 then
+    tx = (header(headers, "location") or ""):match("tx=([^&]+)"); ok = tx ~= nil
+  elseif step == 2 and status == 200 then
+    csrf = body:match('name="csrf" value="([^"]+)"')
+    cookie = (header(headers, "set-cookie") or ""):match("(lanyard_csrf=[^;]+)")
+    ok = csrf ~= nil and cookie ~= nil
+  elseif step == 3 and status == 303 then
+    code = (header(headers, "location") or ""):match("code=([^&]+)"); ok = code ~= nil
+  elseif step == 4 and status == 200 then
+    flows = flows + 1; ok = true
+  end
+  step = ok and (step % 4) + 1 or 1
+end

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make bench`: installs what the kit needs, builds release binaries, starts PostgreSQL and
+# Redis on free loopback ports, runs bench/run.py (full, or --smoke), and stops the servers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk; }
+if [ ! -f bench/peer/node_modules/.installed ] || [ bench/peer/package-lock.json -nt bench/peer/node_modules/.installed ]; then
+  timeout 300 npm ci --prefix bench/peer --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3
+  touch bench/peer/node_modules/.installed
+fi
+if [ "${1:-}" = "--smoke" ]; then
+  cargo build --quiet --bin lanyard -p lanyard-server -p lanyard-ceiling
+else
+  cargo build --release --quiet --bin lanyard --bin lanyard-ceiling
+fi
+started=0
+if [ ! -f .test-services/env ]; then
+  bash scripts/test-services.sh start
+  started=1
+  trap 'bash scripts/test-services.sh stop' EXIT
+fi
+python3 bench/run.py "$@"
