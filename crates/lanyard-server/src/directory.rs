@@ -5,16 +5,45 @@ use lanyard_core::{ClientSpec, UserId};
 use lanyard_idp::claims::LocationClaim;
 use lanyard_idp::{Directory, DirectoryError, Person};
 use lanyard_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// [`Directory`] over [`Store`].
+/// How long a client registration is served from memory before it is read again. Client
+/// changes (`lanyard apply`, possibly in another process) reach every process within this time.
+const CLIENT_CACHE: Duration = Duration::from_secs(5);
+
+/// [`Directory`] over [`Store`], with client registrations cached briefly (they are read on
+/// every token request and change rarely). People are always read fresh, so a suspension takes
+/// effect at once.
 pub struct StoreDirectory {
     store: Store,
+    clients: Mutex<HashMap<String, (Instant, Option<ClientSpec>)>>,
 }
 
 impl StoreDirectory {
     /// Over `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, id: &str) -> Option<Option<ClientSpec>> {
+        let map = self.clients.lock().ok()?;
+        map.get(id)
+            .filter(|(at, _)| at.elapsed() < CLIENT_CACHE)
+            .map(|(_, c)| c.clone())
+    }
+
+    fn remember(&self, id: &str, client: Option<ClientSpec>) {
+        if let Ok(mut map) = self.clients.lock() {
+            if map.len() > 10_000 {
+                map.retain(|_, (at, _)| at.elapsed() < CLIENT_CACHE);
+            }
+            map.insert(id.to_string(), (Instant::now(), client));
+        }
     }
 }
 
@@ -88,7 +117,12 @@ pub async fn person(store: &Store, user: UserId) -> Result<Option<Person>, Store
 #[async_trait]
 impl Directory for StoreDirectory {
     async fn client(&self, client_id: &str) -> Result<Option<ClientSpec>, DirectoryError> {
-        self.store.client(client_id).await.map_err(dir_err)
+        if let Some(hit) = self.cached(client_id) {
+            return Ok(hit);
+        }
+        let client = self.store.client(client_id).await.map_err(dir_err)?;
+        self.remember(client_id, client.clone());
+        Ok(client)
     }
 
     async fn person(&self, user: UserId) -> Result<Option<Person>, DirectoryError> {
