@@ -237,15 +237,21 @@ def main():
     ceiling = json.loads(subprocess.run([CEILING, "1" if SMOKE else "3"], capture_output=True, text=True, check=True).stdout)
     log("raw ceiling per CPU-second:", ceiling)
     services = services_env()
+    count = "1000" if SMOKE else "100000"
+    sessions = json.loads(subprocess.run([CEILING, "sessions", count, services["LANYARD_TEST_REDIS_URL"]], capture_output=True, text=True, check=True).stdout)
+    log("memory per SSO session:", sessions)
     results = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpus": os.cpu_count(), "model": cpu_model(), "kernel": platform.release(),
                     "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
         "settings": {"seconds": SECONDS, "connections": CONNS, "load_generator": subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]},
         "ceiling": ceiling,
+        "sessions": sessions,
         "lanyard": {s: lanyard(s, services, work) for s in ("embedded", "redis-pg")},
         "peer": peer(work),
     }
+    if "redis_bytes_per_session" not in sessions:
+        sys.exit("bench: could not measure Redis memory per session")
     failed = [(s, r["workload"]) for s, v in results["lanyard"].items() for r in v["workloads"] if r["failed"] or not r["ops"]]
     failed += [("peer", r["workload"]) for r in results["peer"]["workloads"] if r["failed"] or not r["ops"]]
     shutil.rmtree(work, ignore_errors=True)

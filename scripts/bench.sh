@@ -9,7 +9,7 @@ if [ ! -f bench/peer/node_modules/.installed ] || [ bench/peer/package-lock.json
   touch bench/peer/node_modules/.installed
 fi
 if [ "${1:-}" = "--smoke" ]; then
-  cargo build --quiet --bin lanyard -p lanyard-server -p lanyard-ceiling
+  cargo build --quiet --bin lanyard --bin lanyard-ceiling
 else
   cargo build --release --quiet --bin lanyard --bin lanyard-ceiling
 fi

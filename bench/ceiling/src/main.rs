@@ -2,6 +2,9 @@
 //! keys: JWS signatures (RS256, ES256, EdDSA — the same signing code the token endpoint uses)
 //! and Argon2id verifications at the configured (OWASP) parameters. The benchmark compares the
 //! server's throughput per CPU-second with these ceilings.
+//!
+//! `lanyard-ceiling sessions COUNT [REDIS_URL]` instead measures the memory COUNT SSO sessions
+//! take, in this process's in-process store (RSS growth) and in Redis (its `used_memory`).
 #![forbid(unsafe_code)]
 
 use lanyard_core::{Argon2Params, PasswordHash, Secret, SigningAlg};
@@ -48,7 +51,105 @@ fn per_cpu_second(secs: f64, op: impl Fn() + Sync) -> f64 {
     total as f64 / cpu
 }
 
+fn rss_bytes() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        * 1024.0
+}
+
+/// A session as sign-in makes one: random ids, password and second factor, two clients.
+fn session(i: u64, now: i64) -> lanyard_session::SsoSession {
+    let clock = lanyard_core::FixedClock::new(lanyard_core::clock::from_millis(now * 1000));
+    let ids = lanyard_core::IdGen::new(&clock);
+    lanyard_session::SsoSession {
+        sid: format!("{:043}", i),
+        user_id: ids.next(),
+        tenant_id: ids.next(),
+        auth_time: now,
+        amr: vec!["mfa".into(), "otp".into(), "pwd".into()],
+        acr: "urn:lanyard:acr:mfa".into(),
+        clients: ["demo-app".to_string(), "demo-lms".to_string()]
+            .into_iter()
+            .collect(),
+        expires_at: now + 600,
+    }
+}
+
+async fn fill(store: std::sync::Arc<dyn lanyard_session::SessionStore>, count: u64, now: i64) {
+    let sessions = lanyard_session::Sessions::new(store);
+    let workers = 32;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let s = sessions.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = w;
+            while i < count {
+                if let Err(e) = s.save_sso(&session(i, now), now).await {
+                    eprintln!("save failed: {e}");
+                    return;
+                }
+                i += workers;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+fn sessions_main(count: u64, redis: Option<String>) {
+    let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let now = lanyard_core::Clock::now(&lanyard_core::SystemClock).unix_timestamp();
+    let mut out = serde_json::Map::new();
+    rt.block_on(async {
+        let before = rss_bytes();
+        let mem = std::sync::Arc::new(lanyard_session::MemoryStore::new(std::sync::Arc::new(
+            lanyard_core::SystemClock,
+        )));
+        fill(mem.clone(), count, now).await;
+        let per = (rss_bytes() - before) / count as f64;
+        out.insert(
+            "in_process_bytes_per_session".into(),
+            serde_json::json!(per.round()),
+        );
+        out.insert("in_process_entries".into(), serde_json::json!(mem.len()));
+        drop(mem);
+        if let Some(url) = redis {
+            let prefix = format!("memtest{now}:");
+            match lanyard_session::RedisStore::connect(&url, &prefix).await {
+                Ok(r) => {
+                    let before = r.used_memory().await.unwrap_or(0) as f64;
+                    fill(std::sync::Arc::new(r.clone()), count, now).await;
+                    let after = r.used_memory().await.unwrap_or(0) as f64;
+                    out.insert(
+                        "redis_bytes_per_session".into(),
+                        serde_json::json!(((after - before) / count as f64).round()),
+                    );
+                }
+                Err(e) => eprintln!("redis: {e}"),
+            }
+        }
+    });
+    out.insert("sessions".into(), serde_json::json!(count));
+    println!("{}", serde_json::Value::Object(out));
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("sessions") {
+        let count = args.get(2).and_then(|c| c.parse().ok()).unwrap_or(100_000);
+        sessions_main(count, args.get(3).cloned());
+        return;
+    }
     let secs: f64 = std::env::args()
         .nth(1)
         .and_then(|s| s.parse().ok())

@@ -211,7 +211,11 @@ pub(crate) async fn issue_for_person(
     let sub = person.user_id.to_string();
     let (access, jti, expires_in) =
         mint_access(provider, client, &sub, Some(person), scope, Some(auth))?;
-    let id_token = if scope.contains("openid") {
+    // A refresh answers with a new access token only: OIDC Core §12.2 lets the response omit the
+    // ID token, and signing one doubles the cost of every refresh (the person's identity has not
+    // changed since the sign-in that issued the first one).
+    let refreshing = matches!(refresh, RefreshIssue::Rotated(_));
+    let id_token = if scope.contains("openid") && !refreshing {
         Some(mint_id(
             provider, client, person, scope, auth, nonce, &access,
         )?)

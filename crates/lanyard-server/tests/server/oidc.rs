@@ -821,3 +821,27 @@ async fn pages_cannot_be_framed_and_cookies_are_locked_down() {
         "{set_cookie}"
     );
 }
+
+#[tokio::test]
+async fn a_refresh_returns_a_new_access_token_but_no_new_id_token() {
+    let l = Lanyard::demo(&[], "").await;
+    let t = full_sign_in(&l, "learner@demo.test").await;
+    assert!(t["id_token"].is_string());
+    let r: Value = refresh(&l.base, t["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        r["access_token"].is_string() && r["refresh_token"].is_string(),
+        "{r}"
+    );
+    assert!(
+        r.get("id_token").is_none(),
+        "refresh signed a new ID token: {r}"
+    );
+    assert_eq!(
+        claims(r["access_token"].as_str().unwrap())["main_role"],
+        "Student"
+    );
+}
