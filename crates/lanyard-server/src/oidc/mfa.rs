@@ -755,6 +755,23 @@ pub(crate) struct PasskeyStart {
     mode: String,
 }
 
+/// The preamble of the passkey JSON calls: a live transaction and a matching CSRF token.
+async fn json_tx(app: &App, jar: &CookieJar, tx_id: &str, csrf: &str) -> Result<LoginTx, Response> {
+    let Ok(Some(tx)) = load_tx(app, tx_id).await else {
+        return Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired. Please start again.",
+        ));
+    };
+    if !csrf_ok(jar, &tx, csrf) {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "This request could not be accepted.",
+        ));
+    }
+    Ok(tx)
+}
+
 fn json_error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({ "error": msg }))).into_response()
 }
@@ -764,15 +781,10 @@ pub(crate) async fn passkey_options(
     jar: CookieJar,
     Json(b): Json<PasskeyStart>,
 ) -> Response {
-    let Ok(Some(mut tx)) = load_tx(&app, &b.tx).await else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired. Please start again.",
-        );
+    let mut tx = match json_tx(&app, &jar, &b.tx, &b.csrf).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &tx, &b.csrf) {
-        return json_error(StatusCode::FORBIDDEN, "This request could not be accepted.");
-    }
     let started: Result<Value, String> = match (b.mode.as_str(), tx.pending.clone()) {
         ("second", Some(mut p)) if p.stage == Stage::Second => {
             let keys = factors(&app, p.user_id)
@@ -822,15 +834,10 @@ pub(crate) async fn passkey_finish(
     jar: CookieJar,
     Json(b): Json<PasskeyFinish>,
 ) -> Response {
-    let Ok(Some(mut tx)) = load_tx(&app, &b.tx).await else {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired. Please start again.",
-        );
+    let mut tx = match json_tx(&app, &jar, &b.tx, &b.csrf).await {
+        Ok(tx) => tx,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &tx, &b.csrf) {
-        return json_error(StatusCode::FORBIDDEN, "This request could not be accepted.");
-    }
     // Ceremony state is single-use.
     let second = tx.pending.as_mut().and_then(|p| p.passkey_state.take());
     let discover = tx.discover.take();
