@@ -135,8 +135,10 @@ def main():
               "- Found so far: every token request read its client registration from the database (a query and a JSON",
               "  parse, ~40 µs of CPU); registrations are now cached for 5 s, which doubled ES256 grants per CPU-second.",
               "  Still to profile: the remaining per-request overhead (ES256: ~30 µs around a 12 µs signature), the",
-              "  person lookup on refresh (about ten queries), and the extra requests of the sign-in flow. A refresh no",
-              "  longer signs a new ID token (OIDC Core §12.2): that alone capped refreshes at half the RS256 ceiling.",
+              "  Redis round trips of a refresh (family read, compare-and-swap, history), and the extra requests of the",
+              "  sign-in flow. Also found and fixed: a refresh no longer signs a new ID token (OIDC Core §12.2; that",
+              "  alone capped refreshes at half the RS256 ceiling), and a tenant's shared data (roles, accounts,",
+              "  locations) is cached for 5 s, halving the queries behind each token (the person is always read fresh).",
               "- Not measured yet: the peer's refresh and sign-in workloads, the 5-minute soak at 80 % of capacity,",
               "  and sign-in bursts against JWKS latency.", ""]
     path = os.path.join(ROOT, "docs", "benchmarks.md")

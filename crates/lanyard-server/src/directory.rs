@@ -6,11 +6,12 @@ use lanyard_idp::claims::LocationClaim;
 use lanyard_idp::{Directory, DirectoryError, Person};
 use lanyard_store::{Store, StoreError};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a client registration is served from memory before it is read again. Client
-/// changes (`lanyard apply`, possibly in another process) reach every process within this time.
+/// How long a client registration, or a tenant's shared data (roles, accounts, locations), is
+/// served from memory before it is read again; changes (`lanyard apply`, possibly in another
+/// process) reach every process within this time. A person's own record is never cached.
 const CLIENT_CACHE: Duration = Duration::from_secs(5);
 
 /// [`Directory`] over [`Store`], with client registrations cached briefly (they are read on
@@ -19,6 +20,7 @@ const CLIENT_CACHE: Duration = Duration::from_secs(5);
 pub struct StoreDirectory {
     store: Store,
     clients: Mutex<HashMap<String, (Instant, Option<ClientSpec>)>>,
+    tenants: Mutex<HashMap<lanyard_core::TenantId, (Instant, Arc<TenantView>)>>,
 }
 
 impl StoreDirectory {
@@ -27,6 +29,7 @@ impl StoreDirectory {
         Self {
             store,
             clients: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(HashMap::new()),
         }
     }
 
@@ -55,17 +58,46 @@ fn dir_err(e: StoreError) -> DirectoryError {
     }
 }
 
-/// Builds the token view of a person.
-pub async fn person(store: &Store, user: UserId) -> Result<Option<Person>, StoreError> {
+/// What every person of a tenant shares: read once, used for many tokens.
+pub struct TenantView {
+    slug: String,
+    roles: Vec<lanyard_core::Role>,
+    accounts: Vec<lanyard_core::Account>,
+    tree: lanyard_core::LocationTree,
+}
+
+/// Reads a tenant's shared view.
+pub async fn tenant_view(
+    store: &Store,
+    tenant: lanyard_core::TenantId,
+) -> Result<TenantView, StoreError> {
+    let t = store
+        .tenant(tenant)
+        .await?
+        .ok_or(StoreError::NotFound("tenant"))?;
+    let tree = lanyard_core::LocationTree::new(store.locations(tenant).await?)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    Ok(TenantView {
+        slug: t.slug,
+        roles: store.roles(tenant).await?,
+        accounts: store.accounts(tenant).await?,
+        tree,
+    })
+}
+
+/// Builds the token view of a person: his own record (status, roles, employments) always
+/// fresh, the tenant's shared data from `view`.
+pub async fn person_with(
+    store: &Store,
+    user: UserId,
+    view: impl AsyncFnOnce(lanyard_core::TenantId) -> Result<Arc<TenantView>, StoreError>,
+) -> Result<Option<Person>, StoreError> {
     let Some(u) = store.user(user).await? else {
         return Ok(None);
     };
-    let tenant = store
-        .tenant(u.tenant_id)
-        .await?
-        .ok_or(StoreError::NotFound("tenant"))?;
-    let roles = store.roles(u.tenant_id).await?;
-    let held: Vec<_> = roles
+    let t = view(u.tenant_id).await?;
+    let held: Vec<_> = t
+        .roles
         .iter()
         .filter(|r| u.roles.contains(&r.id))
         .cloned()
@@ -73,24 +105,21 @@ pub async fn person(store: &Store, user: UserId) -> Result<Option<Person>, Store
     let may_sign_in = lanyard_core::status::may_sign_in(u.status, &held).is_ok();
     let today = store.clock().now().date();
     let employments = store.employments(u.id).await?;
-    let accounts = store.accounts(u.tenant_id).await?;
-    let name_of = |id| accounts.iter().find(|a| a.id == id).map(|a| a.name.clone());
-    let current: Vec<_> = employments.iter().filter(|e| e.is_current(today)).collect();
-    let location = match u.location_id {
-        Some(l) => {
-            let tree = lanyard_core::LocationTree::new(store.locations(u.tenant_id).await?)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            Some(LocationClaim {
-                id: l.to_string(),
-                path: tree.path_string(l),
-            })
-        }
-        None => None,
+    let name_of = |id| {
+        t.accounts
+            .iter()
+            .find(|a| a.id == id)
+            .map(|a| a.name.clone())
     };
+    let current: Vec<_> = employments.iter().filter(|e| e.is_current(today)).collect();
+    let location = u.location_id.map(|l| LocationClaim {
+        id: l.to_string(),
+        path: t.tree.path_string(l),
+    });
     Ok(Some(Person {
         user_id: u.id,
         tenant_id: u.tenant_id,
-        tenant: tenant.slug,
+        tenant: t.slug.clone(),
         may_sign_in,
         given_name: u.profile.given_name.clone(),
         family_name: u.profile.family_name.clone(),
@@ -114,6 +143,14 @@ pub async fn person(store: &Store, user: UserId) -> Result<Option<Person>, Store
     }))
 }
 
+/// Builds the token view of a person, reading everything fresh.
+pub async fn person(store: &Store, user: UserId) -> Result<Option<Person>, StoreError> {
+    person_with(store, user, async |tenant| {
+        tenant_view(store, tenant).await.map(Arc::new)
+    })
+    .await
+}
+
 #[async_trait]
 impl Directory for StoreDirectory {
     async fn client(&self, client_id: &str) -> Result<Option<ClientSpec>, DirectoryError> {
@@ -126,6 +163,21 @@ impl Directory for StoreDirectory {
     }
 
     async fn person(&self, user: UserId) -> Result<Option<Person>, DirectoryError> {
-        person(&self.store, user).await.map_err(dir_err)
+        let view = async |tenant| {
+            let hit = self.tenants.lock().ok().and_then(|m| {
+                m.get(&tenant)
+                    .filter(|(at, _)| at.elapsed() < CLIENT_CACHE)
+                    .map(|(_, v)| v.clone())
+            });
+            if let Some(v) = hit {
+                return Ok(v);
+            }
+            let v = Arc::new(tenant_view(&self.store, tenant).await?);
+            if let Ok(mut m) = self.tenants.lock() {
+                m.insert(tenant, (Instant::now(), v.clone()));
+            }
+            Ok(v)
+        };
+        person_with(&self.store, user, view).await.map_err(dir_err)
     }
 }
