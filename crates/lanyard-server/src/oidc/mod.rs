@@ -7,7 +7,8 @@ mod logout;
 mod mfa;
 
 use crate::app::App;
-use axum::extract::{Form, State};
+use axum::body::Bytes;
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -111,6 +112,34 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     Ok(Some((decode(id), decode(secret))))
 }
 
+/// The form body of a token, introspection or revocation request: it must be
+/// `application/x-www-form-urlencoded`, and no parameter may appear twice (RFC 6749 §3.2).
+/// Anything else is an `invalid_request` in OAuth's JSON, not a framework rejection.
+fn oauth_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let form_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|t| {
+            t.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form_type {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let mut form = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if form.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(OAuthError::InvalidRequest(format!(
+                "parameter {k} is repeated"
+            )));
+        }
+    }
+    Ok(form)
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     v.strip_prefix("Bearer ")
@@ -138,11 +167,11 @@ async fn jwks(State(app): State<Arc<App>>) -> Response {
         .into_response()
 }
 
-async fn token(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = match oauth_form(&headers, &body) {
+        Ok(f) => f,
+        Err(e) => return oauth_error(&e, false),
+    };
     let basic = match basic_credentials(&headers) {
         Ok(b) => b,
         Err(e) => return oauth_error(&e, true),
@@ -161,12 +190,9 @@ async fn userinfo(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
 }
 
-async fn introspect(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+async fn introspect(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
+        let form = oauth_form(&headers, &body)?;
         let basic = basic_credentials(&headers)?;
         let client =
             grants::authenticate_client(&app.provider, &form, basic, "/introspect").await?;
@@ -188,12 +214,9 @@ async fn introspect(
     }
 }
 
-async fn revoke(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
+async fn revoke(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let result = async {
+        let form = oauth_form(&headers, &body)?;
         let basic = basic_credentials(&headers)?;
         let client = grants::authenticate_client(&app.provider, &form, basic, "/revoke").await?;
         let token = form

@@ -845,3 +845,64 @@ async fn a_refresh_returns_a_new_access_token_but_no_new_id_token() {
         "Student"
     );
 }
+
+#[tokio::test]
+async fn malformed_token_requests_get_oauth_errors() {
+    let l = Lanyard::demo(&[], "").await;
+    let http = reqwest::Client::new();
+    for path in ["/token", "/introspect", "/revoke"] {
+        // JSON instead of a form: an OAuth error, not a framework rejection.
+        let r = http
+            .post(format!("{}{path}", l.base))
+            .json(&serde_json::json!({"grant_type": "client_credentials"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["error"],
+            "invalid_request",
+            "{path}"
+        );
+        // A repeated parameter (RFC 6749 §3.2).
+        let r = http
+            .post(format!("{}{path}", l.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&grant_type=refresh_token&token=a&client_id=demo-service")
+            .basic_auth("demo-service", Some("demo-service-secret"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("repeated"),
+            "{path}: {body}"
+        );
+    }
+    let r = http
+        .post(format!("{}/token", l.base))
+        .form(&[("client_id", "demo-app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "invalid_request",
+        "missing grant_type"
+    );
+    let r = http
+        .post(format!("{}/token", l.base))
+        .form(&[("grant_type", "password"), ("client_id", "demo-app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+}
