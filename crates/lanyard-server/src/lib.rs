@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod directory;
+pub mod extract;
 pub mod hashing;
 pub mod http;
 pub mod keys;

@@ -4,8 +4,9 @@
 use super::login::{cookie, page_for, random, request_id, CSRF_COOKIE, SSO_COOKIE};
 use super::mfa::{confirm_totp, enrol_page};
 use crate::app::App;
+use crate::extract::{ApiJson, PageForm, PageQuery};
 use crate::pages::{self, AccountPage, RecoveryPage};
-use axum::extract::{Form, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -101,7 +102,7 @@ async fn show(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(n): Query<Notice>,
+    PageQuery(n): PageQuery<Notice>,
 ) -> Response {
     let rid = request_id(&headers);
     let Some((_, user)) = signed_in(&app, &jar).await else {
@@ -220,7 +221,7 @@ async fn totp_confirm(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(f): Form<CodeForm>,
+    PageForm(f): PageForm<CodeForm>,
 ) -> Response {
     let (rid, sso, user) = match guard(&app, &headers, &jar, &f.csrf).await {
         Ok(x) => x,
@@ -282,7 +283,7 @@ async fn totp_remove(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(f): Form<CsrfForm>,
+    PageForm(f): PageForm<CsrfForm>,
 ) -> Response {
     let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
         Ok(x) => x,
@@ -302,7 +303,7 @@ async fn passkey_remove(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(f): Form<CsrfForm>,
+    PageForm(f): PageForm<CsrfForm>,
 ) -> Response {
     let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
         Ok(x) => x,
@@ -326,7 +327,7 @@ async fn recovery_new(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(f): Form<CsrfForm>,
+    PageForm(f): PageForm<CsrfForm>,
 ) -> Response {
     let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
         Ok(x) => x,
@@ -370,7 +371,7 @@ fn json_error(status: StatusCode, msg: &str) -> Response {
 async fn passkey_options(
     State(app): State<Arc<App>>,
     jar: CookieJar,
-    Json(b): Json<RegisterStart>,
+    ApiJson(b): ApiJson<RegisterStart>,
 ) -> Response {
     let Some((sso, user)) = signed_in(&app, &jar).await else {
         return json_error(StatusCode::UNAUTHORIZED, "Please sign in again.");
@@ -430,7 +431,7 @@ struct RegisterFinish {
 async fn passkey_finish(
     State(app): State<Arc<App>>,
     jar: CookieJar,
-    Json(b): Json<RegisterFinish>,
+    ApiJson(b): ApiJson<RegisterFinish>,
 ) -> Response {
     let Some((sso, user)) = signed_in(&app, &jar).await else {
         return json_error(StatusCode::UNAUTHORIZED, "Please sign in again.");

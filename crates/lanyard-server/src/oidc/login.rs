@@ -2,9 +2,10 @@
 //! otherwise the person signs in with a CSRF-protected form, throttled per account and address.
 
 use crate::app::App;
+use crate::extract::{PageForm, PageQuery};
 use crate::pages::{self, LoginPage, Page};
 use crate::throttle;
-use axum::extract::{ConnectInfo, Form, FromRequestParts, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -351,7 +352,7 @@ pub(crate) async fn login_page(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    axum::extract::Query(q): axum::extract::Query<TxQuery>,
+    PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
     match app
@@ -411,7 +412,7 @@ pub(crate) async fn login_submit(
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Form(f): Form<LoginForm>,
+    PageForm(f): PageForm<LoginForm>,
 ) -> Response {
     let rid = request_id(&headers);
     let tx: LoginTx = match app.sessions.get_json(&format!("login:{}", f.tx)).await {

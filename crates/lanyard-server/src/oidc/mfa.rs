@@ -8,9 +8,10 @@ use super::login::{
     ClientIp, LoginTx, CSRF_COOKIE, SSO_COOKIE,
 };
 use crate::app::App;
+use crate::extract::{ApiJson, PageForm, PageQuery};
 use crate::pages::{self, EnrolPage, MfaPage, RecoveryPage};
 use crate::throttle;
-use axum::extract::{Form, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -390,7 +391,7 @@ pub(crate) async fn mfa_get(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<TxQuery>,
+    PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
     match pending_tx(&app, &q.tx, Stage::Second).await {
@@ -414,7 +415,7 @@ pub(crate) async fn mfa_post(
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Form(f): Form<CodeForm>,
+    PageForm(f): PageForm<CodeForm>,
 ) -> Response {
     let (rid, tx, p) = match pending_form(&app, &headers, &jar, &f.tx, &f.csrf, Stage::Second).await
     {
@@ -573,7 +574,7 @@ pub(crate) async fn enrol_get(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<TxQuery>,
+    PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
     let Some((mut tx, mut p)) = pending_tx(&app, &q.tx, Stage::Enrol).await else {
@@ -652,7 +653,7 @@ pub(crate) async fn enrol_post(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Form(f): Form<CodeForm>,
+    PageForm(f): PageForm<CodeForm>,
 ) -> Response {
     let (rid, tx, p) = match pending_form(&app, &headers, &jar, &f.tx, &f.csrf, Stage::Enrol).await
     {
@@ -718,7 +719,7 @@ pub(crate) async fn continue_get(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    Query(q): Query<TxQuery>,
+    PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
     let Some((tx, p)) = pending_tx(&app, &q.tx, Stage::Enrol).await else {
@@ -779,7 +780,7 @@ fn json_error(status: StatusCode, msg: &str) -> Response {
 pub(crate) async fn passkey_options(
     State(app): State<Arc<App>>,
     jar: CookieJar,
-    Json(b): Json<PasskeyStart>,
+    ApiJson(b): ApiJson<PasskeyStart>,
 ) -> Response {
     let mut tx = match json_tx(&app, &jar, &b.tx, &b.csrf).await {
         Ok(tx) => tx,
@@ -832,7 +833,7 @@ pub(crate) async fn passkey_finish(
     State(app): State<Arc<App>>,
     ClientIp(ip): ClientIp,
     jar: CookieJar,
-    Json(b): Json<PasskeyFinish>,
+    ApiJson(b): ApiJson<PasskeyFinish>,
 ) -> Response {
     let mut tx = match json_tx(&app, &jar, &b.tx, &b.csrf).await {
         Ok(tx) => tx,

@@ -906,3 +906,43 @@ async fn malformed_token_requests_get_oauth_errors() {
         "unsupported_grant_type"
     );
 }
+
+#[tokio::test]
+async fn malformed_browser_requests_get_pages_not_framework_text() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    for path in ["/login", "/login/mfa", "/login/enrol", "/login/continue"] {
+        let r = b.get(path).await; // no ?tx=
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        assert!(
+            r.text().await.unwrap().contains("could not be understood"),
+            "{path}"
+        );
+    }
+    let r = b
+        .http
+        .post(format!("{}/login", l.base))
+        .form(&[("login", "learner@demo.test")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("could not be understood"));
+    let r = b
+        .http
+        .post(format!("{}/login/passkey/options", l.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+}
