@@ -232,7 +232,14 @@ pub async fn validate(
             }
         }
     }
-    if prompt.none && prompt.login {
+    let values = params
+        .get("prompt")
+        .copied()
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .count();
+    if prompt.none && values > 1 {
         return Err(fail(OAuthError::InvalidRequest(
             "prompt=none cannot be combined with other values".into(),
         )));

@@ -79,8 +79,10 @@ pub async fn introspect(
         ));
     }
     let inactive = json!({"active": false});
-    let as_refresh =
-        hint == Some("refresh_token") || (hint.is_none() && token.matches('.').count() == 1);
+    // The hint is only a hint (RFC 7662 §2.1): the token's shape decides — refresh tokens are
+    // FAMILY.SECRET, access tokens three-part JWTs.
+    let _ = hint;
+    let as_refresh = crate::grants_refresh_split(token).is_some();
     if as_refresh {
         let Some((family_id, secret)) = crate::grants_refresh_split(token) else {
             return Ok(inactive);

@@ -32,11 +32,11 @@ fn memory() -> Arc<dyn SessionStore> {
 macro_rules! both {
     ($name:ident) => {
         mod $name {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn memory() {
                 super::$name(super::memory()).await;
             }
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn redis() {
                 if let Some(s) = super::redis().await {
                     super::$name(s).await;

@@ -55,7 +55,12 @@ pub(super) async fn exchange(
             "the code was issued to another client".into(),
         ));
     }
-    if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+    let Some(redirect_uri) = form.get("redirect_uri") else {
+        return Err(OAuthError::InvalidRequest(
+            "redirect_uri is required".into(),
+        ));
+    };
+    if *redirect_uri != grant.redirect_uri {
         return Err(OAuthError::InvalidGrant(
             "redirect_uri does not match the authorization request".into(),
         ));

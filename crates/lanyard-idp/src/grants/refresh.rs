@@ -66,26 +66,9 @@ pub(super) async fn exchange(
     if family.client_id != client.spec().client_id {
         return Err(invalid());
     }
-    let next_secret = random_token(32);
-    let family = match provider
-        .sessions()
-        .rotate(
-            family_id,
-            &sha256_hex(secret),
-            &sha256_hex(&next_secret),
-            provider.now(),
-        )
-        .await?
-    {
-        Rotation::Rotated(f) => f,
-        Rotation::Reused(f) => {
-            tracing::warn!(client = %f.client_id, user = %f.user_id, "refresh token reuse: family revoked");
-            return Err(OAuthError::InvalidGrant(
-                "refresh token reuse detected; the grant has been revoked".into(),
-            ));
-        }
-        Rotation::Invalid => return Err(invalid()),
-    };
+    // Everything that can refuse the request is checked, and the response made, before the
+    // token rotates: a refused request must leave the presented token usable, or the client's
+    // retry would look like reuse and revoke the whole family.
     let Some(person) = provider
         .directory()
         .person(family.user_id)
@@ -116,6 +99,7 @@ pub(super) async fn exchange(
         acr: family.acr.clone(),
         sid: family.sid.clone(),
     };
+    let next_secret = random_token(32);
     let next = format!("{family_id}.{next_secret}");
     let (resp, _, _) = issue_for_person(
         provider,
@@ -127,5 +111,24 @@ pub(super) async fn exchange(
         RefreshIssue::Rotated(next),
     )
     .await?;
+    match provider
+        .sessions()
+        .rotate(
+            family_id,
+            &sha256_hex(secret),
+            &sha256_hex(&next_secret),
+            provider.now(),
+        )
+        .await?
+    {
+        Rotation::Rotated(_) => {}
+        Rotation::Reused(f) => {
+            tracing::warn!(client = %f.client_id, user = %f.user_id, "refresh token reuse: family revoked");
+            return Err(OAuthError::InvalidGrant(
+                "refresh token reuse detected; the grant has been revoked".into(),
+            ));
+        }
+        Rotation::Invalid => return Err(invalid()),
+    }
     Ok(resp)
 }

@@ -946,3 +946,52 @@ async fn malformed_browser_requests_get_pages_not_framework_text() {
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
 }
+
+#[tokio::test]
+async fn a_refused_refresh_leaves_the_token_usable_and_hints_do_not_mislead() {
+    let l = Lanyard::demo(&[], "").await;
+    let t = full_sign_in(&l, "learner@demo.test").await;
+    let rt = t["refresh_token"].as_str().unwrap();
+    // Asking for more scope than was granted is refused ...
+    let r = reqwest::Client::new()
+        .post(format!("{}/token", l.base))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt),
+            ("client_id", "demo-app"),
+            ("scope", "openid admin"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_scope");
+    // ... and the same token still works: the refusal did not rotate (and so burn) it.
+    assert_eq!(
+        refresh(&l.base, rt).await.status(),
+        200,
+        "a refused refresh revoked the family"
+    );
+    // A wrong token_type_hint does not make a valid token look inactive (RFC 7662 §2.1).
+    let access = t["access_token"].as_str().unwrap();
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/introspect", l.base))
+        .basic_auth("demo-service", Some("demo-service-secret"))
+        .form(&[("token", access), ("token_type_hint", "refresh_token")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["active"], true, "{r}");
+    // prompt=none with another value is refused.
+    let b = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let mut req = app_request(&challenge, "s", "n");
+    req.push(("prompt", "none consent"));
+    let r = b.authorize(&req).await;
+    assert_eq!(
+        query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+}
