@@ -29,39 +29,48 @@ fn keys(tenant: &str, login: &str, ip: &str) -> [(String, String); 2] {
     ]
 }
 
-/// Whether sign-in for this account or from this address is locked.
-pub async fn locked(
+/// Starts an attempt: refused (`None`) if the account or address is locked. Otherwise the
+/// attempt is counted against the account *before* the password or code is checked, so many
+/// simultaneous guesses cannot all pass this check; returns the attempt's number for
+/// [`failed`]. A success clears the count ([`succeeded`]).
+pub async fn begin(
     store: &dyn SessionStore,
+    limits: &Limits,
     tenant: &str,
     login: &str,
     ip: &str,
-) -> Result<bool, SessionError> {
-    for (_, lock) in keys(tenant, login, ip) {
-        if store.get(&lock).await?.is_some() {
-            return Ok(true);
+) -> Result<Option<u64>, SessionError> {
+    let [(account, account_lock), (_, ip_lock)] = keys(tenant, login, ip);
+    for lock in [&account_lock, &ip_lock] {
+        if store.get(lock).await?.is_some() {
+            return Ok(None);
         }
     }
-    Ok(false)
+    let n = store.incr(&account, limits.window).await?;
+    Ok((n <= limits.per_account).then_some(n))
 }
 
-/// Counts a failure; locks when a limit is reached. Returns whether it is now locked.
+/// Records that attempt number `attempt` failed: counts it against the address, and locks the
+/// account or the address when its limit is reached. Returns whether it is now locked.
 pub async fn failed(
     store: &dyn SessionStore,
     limits: &Limits,
     tenant: &str,
     login: &str,
     ip: &str,
+    attempt: u64,
 ) -> Result<bool, SessionError> {
+    let [(account, account_lock), (address, ip_lock)] = keys(tenant, login, ip);
     let mut locked = false;
-    for ((count, lock), limit) in keys(tenant, login, ip)
-        .into_iter()
-        .zip([limits.per_account, limits.per_ip])
-    {
-        if store.incr(&count, limits.window).await? >= limit {
-            store.put(&lock, b"1", limits.lockout).await?;
-            store.delete(&count).await?;
-            locked = true;
-        }
+    if attempt >= limits.per_account {
+        store.put(&account_lock, b"1", limits.lockout).await?;
+        store.delete(&account).await?;
+        locked = true;
+    }
+    if store.incr(&address, limits.window).await? >= limits.per_ip {
+        store.put(&ip_lock, b"1", limits.lockout).await?;
+        store.delete(&address).await?;
+        locked = true;
     }
     Ok(locked)
 }

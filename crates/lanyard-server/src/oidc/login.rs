@@ -536,9 +536,10 @@ enum SignInError {
 async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Outcome, SignInError> {
     let kv = app.sessions.store();
     let tenant = tx.tenant_id.to_string();
-    if throttle::locked(kv, &tenant, &f.login, ip).await? {
+    let limits = app.limits();
+    let Some(attempt) = throttle::begin(kv, &limits, &tenant, &f.login, ip).await? else {
         return Ok(Outcome::Locked);
-    }
+    };
     let user = app.store.user_by_login(tx.tenant_id, &f.login).await?;
     let hash = match &user {
         Some(u) => app.store.password_hash(u.id).await?,
@@ -556,9 +557,8 @@ async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Out
         Err(e) => return Err(SignInError::Hash(e)),
     };
     let Some(user) = user.filter(|_| verified) else {
-        let limits = app.limits();
         return Ok(
-            if throttle::failed(kv, &limits, &tenant, &f.login, ip).await? {
+            if throttle::failed(kv, &limits, &tenant, &f.login, ip, attempt).await? {
                 Outcome::Locked
             } else {
                 Outcome::Wrong

@@ -424,10 +424,10 @@ pub(crate) async fn mfa_post(
     };
     let kv = app.sessions.store();
     let tenant = tx.tenant_id.to_string();
-    if throttle::locked(kv, &tenant, &p.login, &ip)
-        .await
-        .unwrap_or(true)
-    {
+    let Ok(begun) = throttle::begin(kv, &app.limits(), &tenant, &p.login, &ip).await else {
+        return unavailable_page(&app, Some(tx.tenant_id), &rid).await;
+    };
+    let Some(attempt) = begun else {
         return mfa_page(
             &app,
             &f.tx,
@@ -438,7 +438,7 @@ pub(crate) async fn mfa_post(
             &rid,
         )
         .await;
-    }
+    };
     let actor = AuditActor::User(p.user_id);
     let outcome: Result<Option<Factor>, lanyard_store::StoreError> = async {
         if let Some(code) = f.code.as_deref().filter(|c| !c.trim().is_empty()) {
@@ -499,7 +499,7 @@ pub(crate) async fn mfa_post(
                     json!({"factor": if f.code.is_some() { "totp" } else { "recovery_code" }}),
                 )
                 .await;
-            let locked = throttle::failed(kv, &app.limits(), &tenant, &p.login, &ip)
+            let locked = throttle::failed(kv, &app.limits(), &tenant, &p.login, &ip, attempt)
                 .await
                 .unwrap_or(false);
             let (status, msg) = if locked {
@@ -904,12 +904,16 @@ pub(crate) async fn passkey_finish(
         };
     let kv = app.sessions.store();
     let tenant = tx.tenant_id.to_string();
-    if throttle::locked(kv, &tenant, &login, &ip)
-        .await
-        .unwrap_or(true)
-    {
-        return json_error(StatusCode::TOO_MANY_REQUESTS, LOCKED);
-    }
+    let attempt = match throttle::begin(kv, &app.limits(), &tenant, &login, &ip).await {
+        Ok(Some(n)) => n,
+        Ok(None) => return json_error(StatusCode::TOO_MANY_REQUESTS, LOCKED),
+        Err(_) => {
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Sign-in is temporarily unavailable.",
+            )
+        }
+    };
     let actor = AuditActor::User(user_id);
     match verified {
         Ok(Verified {
@@ -957,7 +961,7 @@ pub(crate) async fn passkey_finish(
                     json!({"factor": "passkey"}),
                 )
                 .await;
-            let _ = throttle::failed(kv, &app.limits(), &tenant, &login, &ip).await;
+            let _ = throttle::failed(kv, &app.limits(), &tenant, &login, &ip, attempt).await;
             json_error(StatusCode::FORBIDDEN, "This passkey may have been copied, so it was refused. Please contact your administrator.")
         }
         Err(e) => {
@@ -970,7 +974,7 @@ pub(crate) async fn passkey_finish(
                     json!({"factor": "passkey", "reason": e.to_string()}),
                 )
                 .await;
-            let locked = throttle::failed(kv, &app.limits(), &tenant, &login, &ip)
+            let locked = throttle::failed(kv, &app.limits(), &tenant, &login, &ip, attempt)
                 .await
                 .unwrap_or(false);
             json_error(

@@ -995,3 +995,53 @@ async fn a_refused_refresh_leaves_the_token_usable_and_hints_do_not_mislead() {
         Some("invalid_request")
     );
 }
+
+#[tokio::test]
+async fn parallel_guessing_cannot_outrun_the_lockout() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let (tx, csrf, _) = b
+        .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
+        .await;
+    // Twenty guesses at once: the lock must hold them to the per-account limit (5), not to
+    // however many were in flight before the first failure was counted.
+    let guesses: Vec<_> = (0..20)
+        .map(|i| {
+            let (http, base, tx, csrf) = (b.http.clone(), l.base.clone(), tx.clone(), csrf.clone());
+            tokio::spawn(async move {
+                let pw = format!("wrong-password-{i:04}");
+                http.post(format!("{base}/login"))
+                    .form(&[
+                        ("tx", tx.as_str()),
+                        ("csrf", csrf.as_str()),
+                        ("login", "learner@demo.test"),
+                        ("password", pw.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut wrong = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            401 => wrong += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        wrong <= 4,
+        "{wrong} guesses were checked; the limit is 5 attempts"
+    );
+    assert_eq!(
+        b.submit_login(&tx, &csrf, "learner@demo.test", PASSWORD)
+            .await
+            .status(),
+        429
+    );
+}
