@@ -29,10 +29,17 @@ esac
 "$bin" serve >"$work/serve.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "$LANYARD_ISSUER/readyz" >/dev/null && break
-  sleep 0.1
-done
+ready() {
+  local url="$1" log="$2"
+  for _ in $(seq 1 100); do
+    curl -sf "$url/readyz" >/dev/null && return 0
+    sleep 0.1
+  done
+  echo "lanyard did not become ready; its log:" >&2
+  tail -30 "$log" >&2
+  return 1
+}
+ready "$LANYARD_ISSUER" "$work/serve.log"
 status=0
 echo "== interop ($mode): openid-client"
 node --test tests/interop/node/ || status=1
@@ -46,10 +53,7 @@ if [ "$mode" = embedded ]; then
   export LANYARD_SERVER__ISSUER="http://localhost:$port" LANYARD_BROWSER_ISSUER="http://localhost:$port"
   "$bin" serve >"$work/serve-browser.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
-    sleep 0.1
-  done
+  ready "http://127.0.0.1:$port" "$work/serve-browser.log"
   echo "== interop ($mode): chromium + playwright (passkeys)"
   node --test tests/interop/browser/ || { status=1; echo "--- lanyard log"; tail -50 "$work/serve-browser.log"; }
 fi

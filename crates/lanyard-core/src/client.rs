@@ -165,6 +165,11 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     } else {
         return Err(format!("{uri:?} must be an absolute https URL"));
     };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    // `http://127.0.0.1:1@evil.example/` has its host after the `@`: no user-info, ever.
+    if authority.contains('@') {
+        return Err(format!("{uri:?} must not contain user information (@)"));
+    }
     if rest.is_empty() || rest.starts_with('/') || uri.chars().any(char::is_whitespace) {
         return Err(format!("{uri:?} is not a valid URL"));
     }

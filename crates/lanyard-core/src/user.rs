@@ -145,7 +145,7 @@ pub fn valid_email(s: &str) -> bool {
 /// Whether `s` is a valid UK National Insurance number (e.g. `QQ123456C`).
 pub fn valid_nino(s: &str) -> bool {
     let b = s.as_bytes();
-    if b.len() != 9 {
+    if b.len() != 9 || !s.is_ascii() {
         return false;
     }
     let prefix_ok = |c: u8| c.is_ascii_uppercase() && !b"DFIQUV".contains(&c);
@@ -363,11 +363,10 @@ mod tests {
         u.phone = Some("+44 113 496 0000".into());
         assert!(u.redacted().sensitive.is_empty());
         assert_eq!(u.redacted().email, u.email);
+        // The replacement profile must itself pass validation (it is written back as a user);
+        // that no personal data survives is tested on stored data in lanyard-store.
         let a = UserProfile::anonymised("0192abcd");
         assert!(a.validate().is_empty());
-        let json = serde_json::to_string(&a).unwrap();
-        for leaked in ["Ada", "Lovelace", "ada@", "496"] {
-            assert!(!json.contains(leaked));
-        }
+        assert_eq!(a.username.as_deref(), Some("anonymised-0192abcd"));
     }
 }

@@ -336,6 +336,16 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
         let mut locations = Vec::new();
         for l in &td.location {
             let path = split_path(&l.get_ref().path);
+            if path.iter().any(|p| p.chars().count() > 200) {
+                cx.at(
+                    l,
+                    format!(
+                        "location {:?}: each name must be at most 200 characters",
+                        l.get_ref().path
+                    ),
+                );
+                continue;
+            }
             if path.iter().any(String::is_empty) {
                 cx.at(
                     l,

@@ -149,7 +149,7 @@ pub(crate) async fn find_by_login(
 ) -> Result<Option<User>, StoreError> {
     let key = normalise_login(login);
     let row = sqlx::query(
-        "SELECT id FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2)",
+        "SELECT id FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2) ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1",
     )
     .bind(tenant.to_string())
     .bind(key)
@@ -615,7 +615,7 @@ impl Store {
             ..before.clone()
         };
         write_user(&mut tx, &after, false).await?;
-        for table in ["passwords", "totp_enrolments"] {
+        for table in ["passwords", "totp_enrolments", "passkeys", "recovery_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(id.to_string())
                 .execute(&mut *tx)

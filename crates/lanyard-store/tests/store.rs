@@ -445,6 +445,14 @@ async fn anonymising_keeps_id_and_history_but_no_personal_data(store: &Store) {
         .update_profile(&AuditActor::System, u.id, profile)
         .await
         .unwrap();
+    store
+        .add_passkey(&AuditActor::System, u.id, "cred-ada", "Ada's phone", "{}")
+        .await
+        .unwrap();
+    store
+        .set_recovery_codes(&AuditActor::System, u.id, &["hash-of-a-code".to_string()])
+        .await
+        .unwrap();
     let history_before = store
         .audit_for("user", &u.id.to_string())
         .await
@@ -466,7 +474,18 @@ async fn anonymising_keeps_id_and_history_but_no_personal_data(store: &Store) {
     let history = store.audit_for("user", &u.id.to_string()).await.unwrap();
     assert_eq!(history.len(), history_before + 1);
     let dump = format!("{:?}", store.snapshot().await.unwrap());
-    for personal in ["learner@demo.test", "496 0000", "AB123456C"] {
+    assert!(
+        store.passkeys(u.id).await.unwrap().is_empty(),
+        "passkeys survived anonymisation"
+    );
+    assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 0);
+    for personal in [
+        "learner@demo.test",
+        "496 0000",
+        "AB123456C",
+        "Ada's phone",
+        "hash-of-a-code",
+    ] {
         assert!(
             !dump.contains(personal),
             "{personal} survived anonymisation"

@@ -69,8 +69,9 @@ def test_refresh_rotation_and_reuse_detection():
     with pytest.raises(Exception) as e:
         client.refresh_token(META["token_endpoint"], refresh_token=token["refresh_token"])
     assert "invalid_grant" in str(e.value)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception) as e:
         client.refresh_token(META["token_endpoint"], refresh_token=fresh["refresh_token"])
+    assert "invalid_grant" in str(e.value)
 
 
 def test_introspection_and_revocation():
