@@ -46,7 +46,9 @@ pub async fn session_store(
             Arc::new(
                 RedisStore::connect(url, &config.sessions.key_prefix)
                     .await
-                    .with_context(|| format!("connecting to Redis at {url}"))?,
+                    .with_context(|| {
+                        format!("connecting to Redis at {}", lanyard_store::redact_url(url))
+                    })?,
             )
         }
     })

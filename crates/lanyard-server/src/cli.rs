@@ -11,11 +11,11 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Lanyard: single sign-on for training platforms (OIDC and SAML identity provider).
+/// Lanyard: single sign-on for training platforms (OpenID Connect identity provider).
 #[derive(Debug, Parser)]
 #[command(name = "lanyard", version, propagate_version = true)]
 #[command(
-    about = "Lanyard: single sign-on for training platforms (OIDC and SAML identity provider)"
+    about = "Lanyard: single sign-on for training platforms (OpenID Connect identity provider)"
 )]
 pub struct Cli {
     /// Configuration file (TOML). Values may be overridden by LANYARD_SECTION__KEY

@@ -82,7 +82,8 @@ async fn guard(
         return Err(not_signed_in(app, &rid).await);
     };
     if !csrf_ok(jar, csrf) {
-        return Err((StatusCode::FORBIDDEN, "This form could not be accepted.").into_response());
+        let page = page_for(app, None, "Refused", &rid).await;
+        return Err(pages::message(StatusCode::FORBIDDEN, page, "This form could not be accepted", "It was not sent from your account page, or it has expired. Please open the page again.", None));
     }
     Ok((rid, sso, user))
 }

@@ -151,11 +151,9 @@ pub(crate) async fn authorize_post(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Response {
-    let params: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     authorize(app, headers, jar, params).await
 }
 

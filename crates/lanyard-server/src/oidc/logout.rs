@@ -37,11 +37,9 @@ pub(crate) async fn logout_post(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    body: String,
+    body: axum::body::Bytes,
 ) -> Response {
-    let params: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
+    let params: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     handle(app, headers, jar, params, true).await
 }
 
