@@ -127,6 +127,7 @@ def main():
                   f"in the in-process store ({sess['in_process_bytes_per_session'] * n / 2**20:,.0f} MB of resident memory in all). Measured by `bench/ceiling sessions`",
                   "with the same session code the server uses."]
     lines += ["", "## Notes", "",
+              "- CPU is the `lanyard` (or `node`) process only. On the Redis + PostgreSQL set-up the database and", "  Redis servers do part of the work in their own processes, which is not counted; compare that", "  column with the embedded one (where everything is in-process) with this in mind.",
               "- The sign-in workload is the whole browser flow: authorize, sign-in page, form post (Argon2id), code exchange.",
               "  Its latency percentiles are per request; its rate counts completed sign-ins.",
               "- refresh_token rotates on every call: each connection keeps presenting the newest token of its own family.",
