@@ -1,6 +1,6 @@
 //! `lanyard-idp` owns the protocols Lanyard speaks to applications: the OpenID Connect provider
-//! (discovery, JWKS, authorization, token, userinfo, introspection, revocation, logout) and,
-//! later, the SAML identity provider. It validates requests, authenticates clients, mints and
+//! (discovery, JWKS, authorization, token, userinfo, introspection, revocation, logout) and
+//! the SAML 2.0 identity provider (metadata, SSO, SLO; XML signatures through `samael`). It validates requests, authenticates clients, mints and
 //! verifies tokens, and turns every failure into the protocol's own error.
 //!
 //! It never touches the database (people and clients come through the [`Directory`] trait) and
@@ -20,6 +20,7 @@ pub mod logout;
 pub mod pkce;
 pub mod provider;
 pub mod resource;
+pub mod saml;
 mod util;
 
 pub use claims::Person;

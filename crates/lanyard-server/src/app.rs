@@ -28,6 +28,8 @@ pub struct App {
     pub provider: Arc<Provider>,
     /// The WebAuthn relying party.
     pub passkeys: Arc<lanyard_mfa::passkeys::Passkeys>,
+    /// The SAML signing keys and certificates (reloaded with the OIDC keys).
+    saml_keys: std::sync::RwLock<Arc<lanyard_idp::saml::SamlKeys>>,
 }
 
 /// Connects the configured session store.
@@ -114,6 +116,7 @@ impl App {
             directory,
             clock.clone(),
         ));
+        let saml_keys = crate::keys::load_saml(&store, &config.server.issuer).await?;
         let (rp_id, rp_name, origins) = config.webauthn_settings();
         let passkeys = Arc::new(lanyard_mfa::passkeys::Passkeys::new(
             &rp_id, &rp_name, &origins,
@@ -126,7 +129,24 @@ impl App {
             sessions,
             provider,
             passkeys,
+            saml_keys: std::sync::RwLock::new(Arc::new(saml_keys)),
         })
+    }
+
+    /// The SAML keys now.
+    pub fn saml_keys(&self) -> Arc<lanyard_idp::saml::SamlKeys> {
+        match self.saml_keys.read() {
+            Ok(k) => k.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the SAML keys (after a reload).
+    pub fn set_saml_keys(&self, keys: lanyard_idp::saml::SamlKeys) {
+        match self.saml_keys.write() {
+            Ok(mut k) => *k = Arc::new(keys),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(keys),
+        }
     }
 
     /// The sign-in throttling limits.

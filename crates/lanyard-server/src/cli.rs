@@ -61,6 +61,55 @@ pub enum Command {
     /// Token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Register and list SAML service providers.
+    #[command(subcommand)]
+    Saml(SamlCommand),
+}
+
+/// `lanyard saml …`
+#[derive(Debug, Subcommand)]
+pub enum SamlCommand {
+    /// Register (or update) a service provider from its metadata XML, a file or a URL.
+    Import {
+        /// The tenant whose people sign in to it.
+        #[arg(long)]
+        tenant: String,
+        /// Metadata file.
+        #[arg(
+            long,
+            conflicts_with = "metadata_url",
+            required_unless_present = "metadata_url"
+        )]
+        metadata_file: Option<PathBuf>,
+        /// Metadata URL (fetched once, now).
+        #[arg(long)]
+        metadata_url: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Allowed NameID format (repeatable; the first is the default): persistent, email,
+        /// transient, unspecified. Default: what the metadata lists, else persistent.
+        #[arg(long = "name-id-format")]
+        name_id_formats: Vec<String>,
+        /// Released attribute as SOURCE or SOURCE=NAME (repeatable). Default: all.
+        #[arg(long = "attribute")]
+        attributes: Vec<String>,
+        /// Refuse unsigned requests (default: the metadata's AuthnRequestsSigned).
+        #[arg(long)]
+        require_signed_requests: bool,
+        /// Sign the whole response as well as the assertion.
+        #[arg(long)]
+        sign_response: bool,
+        /// Always ask for a second factor.
+        #[arg(long)]
+        require_mfa: bool,
+    },
+    /// List a tenant's service providers.
+    List {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+    },
 }
 
 /// `lanyard keys …`
@@ -209,7 +258,7 @@ fn read_password() -> anyhow::Result<Secret> {
 pub async fn apply_file(app: &App, file: &Path, dry_run: bool) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let parsed = match crate::realm::parse(&text) {
+    let parsed = match crate::realm::parse_at(&text, file.parent()) {
         Ok(p) => p,
         Err(errors) => {
             for e in &errors {
@@ -499,6 +548,102 @@ async fn keys_command(app: &App, cmd: KeysCommand) -> anyhow::Result<()> {
                 .await?;
                 println!("{}: new key {kid} signs in {publish} s; the previous key stays published until its tokens expire", alg.as_str());
             }
+            // The SAML certificate of a new RS256 key is made now, so metadata lists it at once.
+            crate::keys::load_saml(&app.store, &app.config.server.issuer).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
+    match cmd {
+        SamlCommand::List { tenant } => {
+            let t = app
+                .store
+                .tenant_by_slug(&tenant)
+                .await?
+                .with_context(|| format!("no tenant {tenant:?}"))?;
+            for sp in app.store.saml_sps(t.id).await? {
+                let acs: Vec<&str> = sp.acs.iter().map(|a| a.url.as_str()).collect();
+                println!("{}\t{}\tACS {}", sp.entity_id, sp.name, acs.join(", "));
+            }
+        }
+        SamlCommand::Import {
+            tenant,
+            metadata_file,
+            metadata_url,
+            name,
+            name_id_formats,
+            attributes,
+            require_signed_requests,
+            sign_response,
+            require_mfa,
+        } => {
+            let t = app
+                .store
+                .tenant_by_slug(&tenant)
+                .await?
+                .with_context(|| format!("no tenant {tenant:?}"))?;
+            let xml = match (metadata_file, metadata_url) {
+                (Some(f), _) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                (None, Some(u)) => {
+                    let resp = reqwest::Client::builder()
+                        .timeout(std::time::Duration::from_secs(15))
+                        .build()?
+                        .get(&u)
+                        .send()
+                        .await
+                        .with_context(|| format!("fetching {u}"))?
+                        .error_for_status()
+                        .with_context(|| format!("fetching {u}"))?;
+                    resp.text().await?
+                }
+                (None, None) => bail!("give --metadata-file or --metadata-url"),
+            };
+            let attributes = (!attributes.is_empty()).then(|| {
+                attributes
+                    .iter()
+                    .map(|a| match a.split_once('=') {
+                        Some((src, n)) => lanyard_core::saml::AttributeRelease {
+                            name: n.to_string(),
+                            ..lanyard_core::saml::AttributeRelease::plain(src)
+                        },
+                        None => lanyard_core::saml::AttributeRelease::plain(a),
+                    })
+                    .collect()
+            });
+            let o = crate::realm::SpOverrides {
+                entity_id: None,
+                name,
+                acs_urls: vec![],
+                slo: None,
+                certificates: vec![],
+                require_signed_requests: require_signed_requests.then_some(true),
+                sign_response,
+                name_id_formats: (!name_id_formats.is_empty()).then_some(name_id_formats),
+                attributes,
+                role_map: Default::default(),
+                require_mfa,
+                assertion_ttl_secs: None,
+            };
+            let spec = match crate::realm::sp_spec(Some(&xml), o) {
+                Ok(s) => lanyard_core::SamlSpSpec {
+                    tenant_id: t.id,
+                    ..s
+                },
+                Err(problems) => bail!(
+                    "the service provider cannot be registered: {}",
+                    problems.join("; ")
+                ),
+            };
+            let outcome = app.store.put_saml_sp(&spec, &operator()).await?;
+            let what = match outcome {
+                None => "unchanged",
+                Some(true) => "registered",
+                Some(false) => "updated",
+            };
+            println!("{}: {what}", spec.entity_id);
         }
     }
     Ok(())
@@ -521,6 +666,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::User(cmd) => user_command(&App::open(config).await?, cmd).await,
         Command::Keys(cmd) => keys_command(&App::open(config).await?, cmd).await,
+        Command::Saml(cmd) => saml_command(&App::open(config).await?, cmd).await,
         Command::Serve { apply } => {
             let app = Arc::new(App::open(config).await?);
             if let Some(file) = apply {

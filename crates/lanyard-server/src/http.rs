@@ -35,7 +35,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/static/lanyard.css", get(crate::pages::stylesheet))
         .route("/static/webauthn.js", get(crate::pages::script))
+        .route("/static/autopost.js", get(crate::pages::autopost_script))
         .merge(crate::oidc::router())
+        .merge(crate::saml::router())
         .fallback(not_found)
         .with_state(app.clone());
     for (name, value) in security {
@@ -111,6 +113,10 @@ async fn reload_keys(app: Arc<App>) {
         match crate::keys::load(&app.store).await {
             Ok(keys) => app.provider.set_keys(keys),
             Err(e) => tracing::warn!(error = %e, "could not reload signing keys"),
+        }
+        match crate::keys::load_saml(&app.store, &app.config.server.issuer).await {
+            Ok(keys) => app.set_saml_keys(keys),
+            Err(e) => tracing::warn!(error = %e, "could not reload SAML keys"),
         }
     }
 }

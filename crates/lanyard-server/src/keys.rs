@@ -89,3 +89,53 @@ pub async fn rotate(
     }
     Ok(m.kid)
 }
+
+/// The SAML signing keys: every RS256 key with its certificate, making (and storing) the
+/// certificate of a key that has none yet. Several processes may race; one insert wins and
+/// everyone reads the winner.
+pub async fn load_saml(store: &Store, issuer: &str) -> anyhow::Result<lanyard_idp::saml::SamlKeys> {
+    use base64::Engine;
+    use lanyard_idp::saml::keys::{self_signed_certificate, SamlKeyInput};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let rsa: Vec<StoredKey> = store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .filter(|k| k.alg == SigningAlg::RS256.as_str())
+        .collect();
+    let mut certs: std::collections::HashMap<String, String> =
+        store.saml_certificates().await?.into_iter().collect();
+    let cn = url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "lanyard".into());
+    let mut made = false;
+    for k in rsa.iter().filter(|k| !certs.contains_key(&k.kid)) {
+        let der = self_signed_certificate(&k.pkcs8, &format!("Lanyard SAML {cn}"))?;
+        if store
+            .insert_saml_certificate(&k.kid, &b64.encode(der))
+            .await?
+        {
+            tracing::info!(kid = %k.kid, "created SAML signing certificate");
+        }
+        made = true;
+    }
+    if made {
+        certs = store.saml_certificates().await?.into_iter().collect();
+    }
+    let mut inputs = Vec::new();
+    for k in rsa {
+        let Some(c) = certs.get(&k.kid) else { continue };
+        inputs.push(SamlKeyInput {
+            cert_der: b64
+                .decode(c)
+                .with_context(|| format!("certificate of key {}", k.kid))?,
+            kid: k.kid,
+            pkcs8: k.pkcs8,
+            activates_at: k.activates_at,
+            retires_at: k.retires_at,
+            expires_at: k.expires_at,
+        });
+    }
+    Ok(lanyard_idp::saml::SamlKeys::load(inputs)?)
+}

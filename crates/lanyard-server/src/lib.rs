@@ -15,4 +15,5 @@ pub mod keys;
 pub mod oidc;
 pub mod pages;
 pub mod realm;
+pub mod saml;
 pub mod throttle;

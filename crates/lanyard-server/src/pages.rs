@@ -90,6 +90,46 @@ pub struct LogoutPage {
     pub params: Vec<(String, String)>,
 }
 
+/// A form that carries a SAML message to another site by HTTP-POST (sent by script, or by
+/// the person pressing Continue when scripts are off).
+#[derive(Template)]
+#[template(path = "saml_post.html")]
+pub struct SamlPostPage {
+    /// Frame.
+    pub page: Page,
+    /// Heading.
+    pub heading: String,
+    /// Text.
+    pub message: String,
+    /// Where the form goes.
+    pub action: String,
+    /// Hidden fields.
+    pub fields: Vec<(String, String)>,
+}
+
+/// Renders a [`SamlPostPage`], allowing its target as a form action.
+pub fn saml_post(
+    page: Page,
+    heading: &str,
+    action: &str,
+    fields: Vec<(String, String)>,
+) -> Response {
+    let nonce = page.nonce.clone();
+    let targets: Vec<String> = origin(action).into_iter().collect();
+    render(
+        StatusCode::OK,
+        &SamlPostPage {
+            page,
+            heading: heading.into(),
+            message: "Taking you back to the application…".into(),
+            action: action.into(),
+            fields,
+        },
+        &nonce,
+        &targets,
+    )
+}
+
 /// Renders a template with `status` and a CSP allowing its nonce (and `form_targets` as form
 /// actions, since browsers apply `form-action` to the redirect that follows a submission).
 pub fn render(
@@ -240,6 +280,17 @@ pub async fn script() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/webauthn.js"),
+    )
+}
+
+/// The script that submits a SAML POST form.
+pub async fn autopost_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/autopost.js"),
     )
 }
 

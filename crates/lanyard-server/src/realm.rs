@@ -61,6 +61,47 @@ struct TenantDoc {
     user: Vec<Spanned<UserDoc>>,
     #[serde(default)]
     client: Vec<Spanned<ClientDoc>>,
+    #[serde(default)]
+    saml_sp: Vec<Spanned<SamlSpDoc>>,
+}
+
+/// A SAML service provider: from its metadata (a file next to the realm file, or inline),
+/// with anything given here taking precedence.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SamlSpDoc {
+    entity_id: Option<String>,
+    name: Option<String>,
+    metadata_file: Option<String>,
+    metadata: Option<String>,
+    #[serde(default)]
+    acs_urls: Vec<String>,
+    slo_url: Option<String>,
+    slo_binding: Option<String>,
+    #[serde(default)]
+    certificates: Vec<String>,
+    require_signed_requests: Option<bool>,
+    #[serde(default)]
+    sign_response: bool,
+    name_id_formats: Option<Vec<String>>,
+    attributes: Option<Vec<AttributeDoc>>,
+    #[serde(default)]
+    role_map: BTreeMap<String, String>,
+    #[serde(default)]
+    require_mfa: bool,
+    assertion_ttl_secs: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum AttributeDoc {
+    Plain(String),
+    Mapped {
+        source: String,
+        name: Option<String>,
+        name_format: Option<String>,
+        friendly_name: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -240,6 +281,277 @@ fn split_path(p: &str) -> Vec<String> {
 
 /// Parses and checks a realm file; all problems are returned together.
 pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
+    parse_at(text, None)
+}
+
+/// Reads a certificate given as PEM or as bare base64 DER; returns base64 DER.
+pub fn certificate_base64(text: &str) -> Option<String> {
+    use base64::Engine;
+    let body: String = text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .flat_map(|l| l.chars())
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(&body)
+        .ok()?;
+    openssl::x509::X509::from_der(&der).ok()?;
+    Some(body)
+}
+
+/// Builds an SP registration from its metadata and the overrides of a realm entry or the
+/// command line.
+pub struct SpOverrides {
+    /// Entity id (required without metadata).
+    pub entity_id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// ACS URLs (HTTP-POST; the first is the default).
+    pub acs_urls: Vec<String>,
+    /// Single logout URL and binding (`redirect` or `post`).
+    pub slo: Option<(String, Option<String>)>,
+    /// Certificates (PEM or base64 DER).
+    pub certificates: Vec<String>,
+    /// Refuse unsigned requests.
+    pub require_signed_requests: Option<bool>,
+    /// Sign the whole response.
+    pub sign_response: bool,
+    /// Allowed NameID formats, the first being the default.
+    pub name_id_formats: Option<Vec<String>>,
+    /// Attributes released.
+    pub attributes: Option<Vec<lanyard_core::saml::AttributeRelease>>,
+    /// Role renaming.
+    pub role_map: BTreeMap<String, String>,
+    /// Always ask for MFA.
+    pub require_mfa: bool,
+    /// Assertion lifetime.
+    pub assertion_ttl_secs: Option<i64>,
+}
+
+/// Makes a registration; every problem comes back as a sentence.
+pub fn sp_spec(
+    metadata: Option<&str>,
+    o: SpOverrides,
+) -> Result<lanyard_core::SamlSpSpec, Vec<String>> {
+    use lanyard_core::saml::{AcsEndpoint, AttributeRelease, SloEndpoint, ATTRIBUTE_SOURCES};
+    use lanyard_core::saml::{BINDING_POST, BINDING_REDIRECT};
+    let mut problems = Vec::new();
+    let md = match metadata.map(lanyard_idp::saml::metadata::parse_sp_metadata) {
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            problems.push(e);
+            None
+        }
+        None => None,
+    };
+    let entity_id = match (o.entity_id, &md) {
+        (Some(e), Some(m)) if e != m.entity_id => {
+            problems.push(format!(
+                "entity_id {e:?} differs from the metadata's {:?}",
+                m.entity_id
+            ));
+            e
+        }
+        (Some(e), _) => e,
+        (None, Some(m)) => m.entity_id.clone(),
+        (None, None) => {
+            problems.push("a SAML SP needs entity_id or its metadata".into());
+            String::new()
+        }
+    };
+    let acs = if !o.acs_urls.is_empty() {
+        o.acs_urls
+            .iter()
+            .enumerate()
+            .map(|(i, u)| AcsEndpoint {
+                url: u.clone(),
+                index: u16::try_from(i).unwrap_or(u16::MAX),
+                default: i == 0,
+            })
+            .collect()
+    } else {
+        md.as_ref().map(|m| m.acs.clone()).unwrap_or_default()
+    };
+    let slo = match o.slo {
+        Some((url, binding)) => {
+            let binding = match binding.as_deref() {
+                None | Some("redirect") => BINDING_REDIRECT.to_string(),
+                Some("post") => BINDING_POST.to_string(),
+                Some(other) => {
+                    problems.push(format!("slo_binding {other:?} must be redirect or post"));
+                    BINDING_REDIRECT.to_string()
+                }
+            };
+            Some(SloEndpoint {
+                url,
+                response_url: None,
+                binding,
+            })
+        }
+        None => md.as_ref().and_then(|m| m.slo.clone()),
+    };
+    let mut certificates = Vec::new();
+    for c in &o.certificates {
+        match certificate_base64(c) {
+            Some(b) => certificates.push(b),
+            None => problems.push("a certificate is not a PEM or base64 X.509 certificate".into()),
+        }
+    }
+    if certificates.is_empty() {
+        certificates = md
+            .as_ref()
+            .map(|m| m.certificates.clone())
+            .unwrap_or_default();
+    }
+    let require_signed_requests = o
+        .require_signed_requests
+        .unwrap_or_else(|| md.as_ref().is_some_and(|m| m.authn_requests_signed));
+    let name_id_formats = match o.name_id_formats {
+        Some(list) => list
+            .iter()
+            .filter_map(|f| {
+                let parsed = lanyard_core::NameIdFormat::parse(f);
+                if parsed.is_none() {
+                    problems.push(format!(
+                        "unknown NameID format {f:?} (persistent, email, transient or unspecified)"
+                    ));
+                }
+                parsed
+            })
+            .collect(),
+        None => md
+            .as_ref()
+            .map(|m| m.name_id_formats.clone())
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| vec![lanyard_core::NameIdFormat::Persistent]),
+    };
+    let attributes = o.attributes.unwrap_or_else(|| {
+        ATTRIBUTE_SOURCES
+            .iter()
+            .map(|s| AttributeRelease::plain(s))
+            .collect()
+    });
+    let spec = lanyard_core::SamlSpSpec {
+        name: o.name.unwrap_or_else(|| entity_id.clone()),
+        entity_id,
+        tenant_id: lanyard_core::TenantId::from_uuid(uuid::Uuid::nil()),
+        acs,
+        slo,
+        certificates,
+        require_signed_requests,
+        sign_response: o.sign_response,
+        name_id_formats,
+        attributes,
+        role_map: o.role_map,
+        require_mfa: o.require_mfa,
+        assertion_ttl_secs: o.assertion_ttl_secs.unwrap_or(300),
+    };
+    problems.extend(spec.validate());
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(problems)
+    }
+}
+
+fn attribute_release(a: &AttributeDoc) -> Result<lanyard_core::saml::AttributeRelease, String> {
+    use lanyard_core::saml::{AttributeNameFormat, AttributeRelease};
+    Ok(match a {
+        AttributeDoc::Plain(s) => AttributeRelease::plain(s),
+        AttributeDoc::Mapped {
+            source,
+            name,
+            name_format,
+            friendly_name,
+        } => AttributeRelease {
+            source: source.clone(),
+            name: name.clone().unwrap_or_else(|| source.clone()),
+            name_format: match name_format.as_deref() {
+                None | Some("basic") => AttributeNameFormat::Basic,
+                Some("uri") => AttributeNameFormat::Uri,
+                Some("unspecified") => AttributeNameFormat::Unspecified,
+                Some(other) => {
+                    return Err(format!(
+                        "attribute name_format {other:?} must be basic, uri or unspecified"
+                    ))
+                }
+            },
+            friendly_name: friendly_name.clone(),
+        },
+    })
+}
+
+fn saml_sp(
+    cx: &mut Lines<'_>,
+    sp: &Spanned<SamlSpDoc>,
+    base: Option<&std::path::Path>,
+) -> Option<lanyard_core::SamlSpSpec> {
+    let d = sp.get_ref();
+    let metadata = match (&d.metadata_file, &d.metadata) {
+        (Some(_), Some(_)) => {
+            cx.at(sp, "give metadata_file or metadata, not both");
+            return None;
+        }
+        (Some(f), None) => {
+            let path = match base {
+                Some(b) => b.join(f),
+                None => std::path::PathBuf::from(f),
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    cx.at(
+                        sp,
+                        format!("cannot read metadata_file {}: {e}", path.display()),
+                    );
+                    return None;
+                }
+            }
+        }
+        (None, m) => m.clone(),
+    };
+    let mut attributes = None;
+    if let Some(list) = &d.attributes {
+        let mut out = Vec::new();
+        for a in list {
+            match attribute_release(a) {
+                Ok(r) => out.push(r),
+                Err(e) => cx.at(sp, e),
+            }
+        }
+        attributes = Some(out);
+    }
+    let o = SpOverrides {
+        entity_id: d.entity_id.clone(),
+        name: d.name.clone(),
+        acs_urls: d.acs_urls.clone(),
+        slo: d.slo_url.clone().map(|u| (u, d.slo_binding.clone())),
+        certificates: d.certificates.clone(),
+        require_signed_requests: d.require_signed_requests,
+        sign_response: d.sign_response,
+        name_id_formats: d.name_id_formats.clone(),
+        attributes,
+        role_map: d.role_map.clone(),
+        require_mfa: d.require_mfa,
+        assertion_ttl_secs: d.assertion_ttl_secs,
+    };
+    match sp_spec(metadata.as_deref(), o) {
+        Ok(s) => Some(s),
+        Err(problems) => {
+            for p in problems {
+                cx.at(sp, p);
+            }
+            None
+        }
+    }
+}
+
+/// Parses a realm file whose relative paths (`metadata_file`) start at `base`.
+pub fn parse_at(
+    text: &str,
+    base: Option<&std::path::Path>,
+) -> Result<ParsedRealm, Vec<RealmError>> {
     let doc: RealmDoc = toml::from_str(text).map_err(|e| {
         let line = e
             .span()
@@ -421,6 +733,12 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
                 clients.push(spec);
             }
         }
+        let mut saml_sps = Vec::new();
+        for sp in &td.saml_sp {
+            if let Some(spec) = saml_sp(&mut cx, sp, base) {
+                saml_sps.push(spec);
+            }
+        }
         plan.tenants.push(TenantPlan {
             slug: td.slug.get_ref().clone(),
             name: td.name.clone(),
@@ -434,6 +752,7 @@ pub fn parse(text: &str) -> Result<ParsedRealm, Vec<RealmError>> {
             roles: own_roles,
             users,
             clients,
+            saml_sps,
         });
     }
     if cx.errors.is_empty() {

@@ -13,7 +13,7 @@ mod sessions;
 
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
-pub use sessions::{RefreshFamily, Rotation, Sessions, SsoSession};
+pub use sessions::{RefreshFamily, Rotation, SamlParticipant, Sessions, SsoSession};
 
 use async_trait::async_trait;
 use std::time::Duration;

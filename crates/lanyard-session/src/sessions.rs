@@ -29,6 +29,22 @@ pub struct SsoSession {
     pub clients: BTreeSet<String>,
     /// When the session ends regardless of use (Unix seconds).
     pub expires_at: i64,
+    /// SAML service providers that received an assertion in this session (for logout).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saml: Vec<SamlParticipant>,
+}
+
+/// A SAML service provider in an SSO session, and how it knows the person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SamlParticipant {
+    /// The SP's entity id.
+    pub sp: String,
+    /// The NameID it received.
+    pub name_id: String,
+    /// That NameID's format (URI).
+    pub format: String,
+    /// The `SessionIndex` it received.
+    pub session_index: String,
 }
 
 /// A chain of refresh tokens descending from one authorization.

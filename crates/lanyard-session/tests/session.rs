@@ -169,6 +169,7 @@ async fn ending_a_user_ends_everything(s: Arc<dyn SessionStore>) {
             amr: vec![],
             acr: "1".into(),
             clients: Default::default(),
+            saml: vec![],
             expires_at: now + 3600,
         };
         sessions.save_sso(&sso, now).await.unwrap();

@@ -15,6 +15,7 @@ mod mfa;
 mod org;
 pub mod realm;
 mod rows;
+mod saml;
 mod sealing;
 mod users;
 

@@ -56,6 +56,8 @@ pub struct TenantPlan {
     pub users: Vec<UserPlan>,
     /// Registered clients (their `tenant_id` is filled in on apply).
     pub clients: Vec<lanyard_core::ClientSpec>,
+    /// Registered SAML service providers (their `tenant_id` is filled in on apply).
+    pub saml_sps: Vec<lanyard_core::SamlSpSpec>,
 }
 
 /// A location.
@@ -318,6 +320,18 @@ async fn apply_tenant(
             ..c.clone()
         };
         let changed = crate::clients::put_client(cx.store, conn, &cx.actor, &spec).await?;
+        cx.report.count(match changed {
+            None => Outcome::Unchanged,
+            Some(true) => Outcome::Created,
+            Some(false) => Outcome::Updated,
+        });
+    }
+    for sp in &t.saml_sps {
+        let spec = lanyard_core::SamlSpSpec {
+            tenant_id: tenant.id,
+            ..sp.clone()
+        };
+        let changed = crate::saml::put_sp(cx.store, conn, &cx.actor, &spec).await?;
         cx.report.count(match changed {
             None => Outcome::Unchanged,
             Some(true) => Outcome::Created,

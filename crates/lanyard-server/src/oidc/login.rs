@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use lanyard_core::status::{may_sign_in, SignInRefusal};
-use lanyard_core::{ClientSpec, Secret, TenantId};
+use lanyard_core::{Secret, TenantId};
 use lanyard_idp::authorize::{self, AuthRequest, AuthorizeError};
 use lanyard_idp::OAuthError;
 use lanyard_session::{SessionError, SsoSession};
@@ -60,6 +60,9 @@ pub(crate) struct LoginTx {
     /// WebAuthn state of a passwordless attempt.
     #[serde(default)]
     pub(crate) discover: Option<serde_json::Value>,
+    /// A SAML sign-in: `req` then only carries its prompt and MFA wishes.
+    #[serde(default)]
+    pub(crate) saml: Option<lanyard_idp::saml::SamlAuthn>,
 }
 
 /// Reads a login transaction.
@@ -157,11 +160,11 @@ pub(crate) async fn authorize_post(
     authorize(app, headers, jar, params).await
 }
 
-/// The SSO session of this browser, if it is valid for `client` now.
-async fn usable_session(
+/// The SSO session of this browser, if it is valid for `tenant` now.
+pub(crate) async fn usable_session(
     app: &App,
     jar: &CookieJar,
-    client: &ClientSpec,
+    tenant: TenantId,
 ) -> Result<Option<SsoSession>, OAuthError> {
     let Some(sid) = jar.get(SSO_COOKIE).map(|c| c.value().to_string()) else {
         return Ok(None);
@@ -169,7 +172,7 @@ async fn usable_session(
     let Some(sso) = app.sessions.sso(&sid).await? else {
         return Ok(None);
     };
-    if sso.expires_at <= app.provider.now() || sso.tenant_id != client.tenant_id {
+    if sso.expires_at <= app.provider.now() || sso.tenant_id != tenant {
         return Ok(None);
     }
     let active = app
@@ -227,7 +230,7 @@ async fn authorize(
         ))
         .into_response()
     };
-    let sso = match usable_session(&app, &jar, &client).await {
+    let sso = match usable_session(&app, &jar, client.tenant_id).await {
         Ok(s) => s,
         Err(OAuthError::TemporarilyUnavailable) => {
             return unavailable_page(&app, Some(client.tenant_id), &rid).await
@@ -235,7 +238,7 @@ async fn authorize(
         Err(e) => return to_client(e),
     };
     if let Some(sso) = sso {
-        match super::mfa::session_step(&app, &req, &client, &sso).await {
+        match super::mfa::session_step(&app, &req, client.require_mfa, &sso).await {
             Ok(super::mfa::SessionStep::Answer) => {
                 return match authorize::issue_code(&app.provider, &req, &sso).await {
                     Ok(url) => Redirect::to(&url).into_response(),
@@ -254,6 +257,7 @@ async fn authorize(
                     csrf: random(),
                     pending: Some(pending),
                     discover: None,
+                    saml: None,
                 };
                 return match save_tx(&app, &tx_id, &tx).await {
                     Ok(()) => Redirect::to(&super::mfa::step_url(&tx, &tx_id)).into_response(),
@@ -278,6 +282,7 @@ async fn authorize(
         csrf: random(),
         pending: None,
         discover: None,
+        saml: None,
     };
     let ttl = Duration::from_secs(u64::try_from(app.config.oidc.login_ttl_secs).unwrap_or(900));
     match app

@@ -124,15 +124,25 @@ async fn handle(
             .into_response();
     }
     let tenant = session.as_ref().map(|s| s.tenant_id);
+    let mut saml_participants = Vec::new();
     if let Some(s) = &sid {
-        if app.sessions.end_sso(s).await.is_err() {
-            return super::login::unavailable_page(&app, tenant, &rid).await;
+        match app.sessions.end_sso(s).await {
+            Ok(ended) => saml_participants = ended.map(|e| e.saml).unwrap_or_default(),
+            Err(_) => return super::login::unavailable_page(&app, tenant, &rid).await,
         }
         tracing::info!(request_id = %rid, "signed out");
     }
     let jar = jar
         .remove(Cookie::build(SSO_COOKIE).path("/").build())
         .remove(Cookie::build(CSRF_COOKIE).path("/").build());
+    if !saml_participants.is_empty() {
+        // SAML applications of the session are logged out one by one, then on to the redirect.
+        return match crate::saml::start_logout(&app, tenant, saml_participants, plan.redirect).await
+        {
+            Ok(next) => (jar, Redirect::to(&next)).into_response(),
+            Err(_) => super::login::unavailable_page(&app, tenant, &rid).await,
+        };
+    }
     match plan.redirect {
         Some(url) => (jar, Redirect::to(&url)).into_response(),
         None => (

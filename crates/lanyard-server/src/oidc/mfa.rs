@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use lanyard_core::{AuditActor, ClientSpec, User, UserId};
+use lanyard_core::{AuditActor, User, UserId};
 use lanyard_idp::authorize::{self, AuthRequest};
 use lanyard_mfa::passkeys::{PasskeyError, Verified};
 use lanyard_mfa::{recovery, totp, Factor, Requirement};
@@ -90,7 +90,7 @@ async fn factors(app: &App, user: UserId) -> Result<Factors, lanyard_store::Stor
 async fn required(
     app: &App,
     user: &User,
-    client: &ClientSpec,
+    app_requires_mfa: bool,
     acr_values: &[String],
 ) -> Result<bool, lanyard_store::StoreError> {
     let tenant = app
@@ -107,7 +107,7 @@ async fn required(
         .map(|r| r.name)
         .collect();
     Ok(
-        lanyard_mfa::requirement(&tenant.mfa, &roles, client.require_mfa, acr_values)
+        lanyard_mfa::requirement(&tenant.mfa, &roles, app_requires_mfa, acr_values)
             == Requirement::Required,
     )
 }
@@ -133,14 +133,14 @@ pub(crate) enum SessionStep {
 pub(crate) async fn session_step(
     app: &App,
     req: &AuthRequest,
-    client: &ClientSpec,
+    app_requires_mfa: bool,
     sso: &SsoSession,
 ) -> Result<SessionStep, lanyard_store::StoreError> {
     let Some(user) = app.store.user(sso.user_id).await? else {
         return Ok(SessionStep::SignIn);
     };
     let has_mfa = sso.amr.iter().any(|a| a == "mfa");
-    let needs = !has_mfa && required(app, &user, client, &req.acr_values).await?;
+    let needs = !has_mfa && required(app, &user, app_requires_mfa, &req.acr_values).await?;
     let fresh = authorize::session_satisfies(req, sso, app.provider.now());
     if fresh && !needs {
         return Ok(SessionStep::Answer);
@@ -182,13 +182,24 @@ pub(crate) async fn after_first_factor(
     rid: &str,
 ) -> Response {
     let decided = async {
-        let client = app
-            .store
-            .client(&tx.req.client_id)
-            .await?
-            .ok_or(lanyard_store::StoreError::NotFound("client"))?;
+        let app_requires_mfa = match &tx.saml {
+            Some(s) => {
+                app.store
+                    .saml_sp(&s.reply.sp)
+                    .await?
+                    .ok_or(lanyard_store::StoreError::NotFound("SAML SP"))?
+                    .require_mfa
+            }
+            None => {
+                app.store
+                    .client(&tx.req.client_id)
+                    .await?
+                    .ok_or(lanyard_store::StoreError::NotFound("client"))?
+                    .require_mfa
+            }
+        };
         let f = factors(app, user.id).await?;
-        let needs = required(app, user, &client, &tx.req.acr_values).await?;
+        let needs = required(app, user, app_requires_mfa, &tx.req.acr_values).await?;
         Ok::<_, lanyard_store::StoreError>(if f.any() {
             Some(Stage::Second)
         } else if needs {
@@ -253,7 +264,11 @@ async fn establish(
         auth_time: now,
         amr,
         acr,
-        clients: existing.map(|s| s.clients).unwrap_or_default(),
+        clients: existing
+            .as_ref()
+            .map(|s| s.clients.clone())
+            .unwrap_or_default(),
+        saml: existing.map(|s| s.saml).unwrap_or_default(),
         expires_at: now + app.config.oidc.sso_ttl_secs,
     };
     app.sessions.save_sso(&sso, now).await?;
@@ -298,6 +313,10 @@ async fn redirect_after(
     amr: Vec<String>,
 ) -> Result<(CookieJar, String), lanyard_idp::OAuthError> {
     let (jar, sso) = establish(app, jar, tx, user, login, amr).await?;
+    if tx.saml.is_some() {
+        // The SAML side answers from the session; the transaction goes there to be consumed.
+        return Ok((jar, crate::saml::continue_url(tx_id)));
+    }
     let _ = app.sessions.store().delete(&format!("login:{tx_id}")).await;
     Ok((
         jar,
@@ -738,6 +757,9 @@ pub(crate) async fn continue_get(
     let Some(sso) = sso else {
         return expired(&app, &rid).await;
     };
+    if tx.saml.is_some() {
+        return Redirect::to(&crate::saml::continue_url(&q.tx)).into_response();
+    }
     let _ = app
         .sessions
         .store()

@@ -2,9 +2,9 @@
 //! error becomes a response in [`oauth_error`].
 
 mod account;
-mod login;
-mod logout;
-mod mfa;
+pub(crate) mod login;
+pub(crate) mod logout;
+pub(crate) mod mfa;
 
 use crate::app::App;
 use axum::body::Bytes;
