@@ -6,6 +6,7 @@
 CARGO ?= cargo
 
 run:
+	@bash -c '. scripts/build-deps.sh'
 	$(CARGO) run --quiet --bin lanyard -- serve --apply config/demo.toml
 
 test:

@@ -3,6 +3,7 @@
 # Redis on free loopback ports, runs bench/run.py (full, or --smoke), and stops the servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/build-deps.sh
 command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk; }
 if [ ! -f bench/peer/node_modules/.installed ] || [ bench/peer/package-lock.json -nt bench/peer/node_modules/.installed ]; then
   timeout 300 npm ci --prefix bench/peer --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3

@@ -6,29 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Registries can stall; every fetch has a timeout and a few retries, and an install that has
 # finished is marked so it is not repeated.
-retry() {
-  local n
-  for n in 1 2 3; do
-    "$@" && return 0
-    echo "attempt $n of: $* failed; retrying" >&2
-    sleep $((n * 5))
-  done
-  return 1
-}
-apt_updated=0
-apt_install() {
-  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
-    echo "missing packages: $* (run as root or install them yourself)" >&2
-    exit 1
-  fi
-  local sudo=""
-  [ "$(id -u)" != 0 ] && sudo=sudo
-  if [ "$apt_updated" = 0 ]; then
-    $sudo apt-get update -qq
-    apt_updated=1
-  fi
-  DEBIAN_FRONTEND=noninteractive retry $sudo apt-get install -y -qq --no-install-recommends "$@"
-}
+. scripts/build-deps.sh
 
 # PostgreSQL server binaries (initdb, pg_ctl, postgres).
 if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
@@ -39,10 +17,11 @@ command -v redis-server >/dev/null || apt_install redis-server
 command -v psql >/dev/null || apt_install postgresql-client
 command -v curl >/dev/null || apt_install curl
 command -v node >/dev/null || apt_install nodejs npm
-# WebAuthn needs libssl for webauthn-rs; the browser tests need Debian's Chromium.
-pkg-config --exists openssl 2>/dev/null || apt_install libssl-dev pkg-config
+# The browser tests need Debian's Chromium.
 command -v chromium >/dev/null || apt_install chromium fonts-dejavu-core
 command -v wrk >/dev/null || apt_install wrk
+# pysaml2 calls the xmlsec1 program.
+command -v xmlsec1 >/dev/null || apt_install xmlsec1
 
 # Third-party clients for the interoperability tests, into folders of the project.
 if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.installed ]; then

@@ -25,6 +25,7 @@ case "$mode" in
     ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
+export LANYARD_BIN="$bin"   # the SAML suites register their SPs with `lanyard saml import`
 "$bin" apply config/demo.toml >/dev/null
 "$bin" serve >"$work/serve.log" 2>&1 &
 pid=$!

@@ -75,6 +75,7 @@ fn session(i: u64, now: i64) -> lanyard_session::SsoSession {
         clients: ["demo-app".to_string(), "demo-lms".to_string()]
             .into_iter()
             .collect(),
+        saml: vec![],
         expires_at: now + 600,
     }
 }

@@ -176,6 +176,7 @@ fn plan() -> RealmPlan {
                 suspended,
             ],
             clients: vec![],
+            saml_sps: vec![],
         }],
     }
 }

@@ -5,4 +5,5 @@ mod cli;
 mod common;
 mod mfa;
 mod oidc;
+mod saml;
 mod scale;

@@ -1,0 +1,195 @@
+//! The SAML endpoints refusing what they must refuse, each with a clear page (or a SAML
+//! status for the SP) and never a panic. Full interoperability with real SPs is in
+//! tests/interop (pysaml2, samlify).
+
+use crate::common::*;
+use base64::Engine;
+use std::io::Write;
+
+const DEMO_SP: &str = "http://127.0.0.1:8089/saml/metadata";
+
+fn now() -> String {
+    #[allow(clippy::disallowed_methods)] // the test plays the SP, with the SP's own clock
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn request(issuer: &str, sp: &str, dest: &str, extra: &str) -> String {
+    format!(
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_{}" Version="2.0" IssueInstant="{}" Destination="{dest}" AssertionConsumerServiceURL="http://127.0.0.1:8089/saml/acs"{extra}><saml:Issuer>{sp}</saml:Issuer></samlp:AuthnRequest>"#,
+        uuid::Uuid::new_v4().simple(),
+        now()
+    )
+    .replace("{issuer}", issuer)
+}
+
+fn redirect_query(xml: &str) -> String {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(xml.as_bytes()).unwrap();
+    let b = base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap());
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("SAMLRequest", &b)
+        .append_pair("RelayState", "rs-1")
+        .finish()
+}
+
+async fn page(b: &Browser, path: &str) -> (u16, String) {
+    let r = b.get(path).await;
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_pages_and_never_a_response() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    let sso = format!("{}/saml/sso", l.base);
+
+    let md = b.get("/saml/metadata").await;
+    assert_eq!(md.status(), 200);
+    assert!(md.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("samlmetadata+xml"));
+    let md = md.text().await.unwrap();
+    assert!(md.contains(&format!("entityID=\"{}/saml/metadata\"", l.base)));
+    assert!(md.contains("<ds:SignatureValue>") && !md.contains("<ds:SignatureValue></"));
+
+    let cases: Vec<(String, &str)> = vec![
+        ("/saml/sso".into(), "SAMLRequest is missing"),
+        ("/saml/sso?SAMLRequest=%%%".into(), "base64"),
+        ("/saml/sso?SAMLRequest=aGVsbG8%3D".into(), "DEFLATE"),
+        (
+            format!("/saml/sso?{}", redirect_query(&request(&l.base, "http://unknown.example/sp", &sso, ""))),
+            "not registered",
+        ),
+        (
+            format!("/saml/sso?{}", redirect_query(&request(&l.base, DEMO_SP, "https://other-idp.example/sso", ""))),
+            "addressed to",
+        ),
+        (
+            format!(
+                "/saml/sso?{}",
+                redirect_query(&format!(
+                    "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{}",
+                    request(&l.base, DEMO_SP, &sso, "")
+                ))
+            ),
+            "document type",
+        ),
+        (
+            format!("/saml/sso?{}", redirect_query("<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"><unclosed>")),
+            "not well-formed",
+        ),
+        ("/saml/init?sp=http%3A%2F%2Funknown.example%2Fsp".into(), "not registered"),
+    ];
+    for (path, words) in cases {
+        let (status, text) = page(&b, &path).await;
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains(words), "{path}: expected {words:?} in {text}");
+        assert!(!text.contains("SAMLResponse"), "{path}");
+    }
+
+    // An oversize message is refused as such: inflated past the limit (a deflate bomb)...
+    let bomb = format!("<a>{}</a>", "x".repeat(2 * 1024 * 1024));
+    let (status, text) = page(&b, &format!("/saml/sso?{}", redirect_query(&bomb))).await;
+    assert_eq!(status, 400);
+    assert!(text.contains("too large"), "{text}");
+    // ...or a body past the server's limit.
+    let big = base64::engine::general_purpose::STANDARD.encode("x".repeat(70 * 1024));
+    let r = Browser::new(&l.base)
+        .http
+        .post(&sso)
+        .form(&[("SAMLRequest", big.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 400 | 413), "{}", r.status());
+    let b = Browser::new(&l.base);
+    let r = b
+        .http
+        .post(&sso)
+        .form(&[("SAMLRequest", "not base64 at all")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(b.get("/readyz").await.status(), 200, "still serving");
+}
+
+#[tokio::test]
+async fn passive_and_forced_requests_are_honoured() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    let sso = format!("{}/saml/sso", l.base);
+
+    // IsPassive with nobody signed in: a signed NoPassive status goes back to the SP.
+    let (status, text) = page(
+        &b,
+        &format!(
+            "/saml/sso?{}",
+            redirect_query(&request(&l.base, DEMO_SP, &sso, r#" IsPassive="true""#))
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let resp = input_value(&text, "SAMLResponse").expect("a SAML response");
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(resp)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(xml.contains("status:NoPassive"), "{xml}");
+    assert!(xml.contains("<ds:Signature"), "error responses are signed");
+    assert_eq!(input_value(&text, "RelayState").as_deref(), Some("rs-1"));
+
+    // Sign in once through the SAML request.
+    let r = b
+        .get(&format!(
+            "/saml/sso?{}",
+            redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
+        ))
+        .await;
+    assert_eq!(r.status(), 303);
+    let (tx, csrf, _) = b.login_form(r).await;
+    let r = b
+        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
+        .await;
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(next.starts_with("/saml/continue?tx="), "{next}");
+    let (status, text) = page(&b, &next).await;
+    assert_eq!(status, 200);
+    let xml = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(input_value(&text, "SAMLResponse").unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(xml.contains(">learner@demo.test</saml:NameID>"), "{xml}");
+    assert!(xml.contains("<saml:Audience>http://127.0.0.1:8089/saml/metadata</saml:Audience>"));
+    // The continue link is single use.
+    assert_eq!(page(&b, &next).await.0, 400);
+
+    // Inside the session a plain request is answered at once; ForceAuthn asks again.
+    let (status, _) = page(
+        &b,
+        &format!(
+            "/saml/sso?{}",
+            redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let r = b
+        .get(&format!(
+            "/saml/sso?{}",
+            redirect_query(&request(&l.base, DEMO_SP, &sso, r#" ForceAuthn="true""#))
+        ))
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/login?"));
+}
