@@ -125,11 +125,12 @@ function assertTrainer(extract, xml) {
   assert.match(xml, /<(\w+:)?Assertion\b[^>]*>(?:(?!<\/(\w+:)?Assertion>).)*<(\w+:)?Signature\b/s, 'the assertion is not signed');
 }
 
-// A page refusing the request: 400, HTML, and nothing posted to the SP.
-async function assertRefused(res) {
+// A page refusing the request: 400, HTML saying why, and nothing posted to the SP.
+async function assertRefused(res, reason) {
   assert.equal(res.status, 400);
   assert.match(res.headers.get('content-type'), /^text\/html/);
   const html = await res.text();
+  assert.match(html, reason);
   assert.doesNotMatch(html, /SAMLResponse/);
   assert.doesNotMatch(html, new RegExp(`action="${ACS}"`));
 }
@@ -156,6 +157,10 @@ test('SP-initiated sign-in with a signed redirect request', LIMIT, async () => {
   assertTrainer(extract, samlContent);
   assert.ok(extract.sessionIndex?.sessionIndex, 'no SessionIndex');
   assert.ok(browser.cookies.get('lanyard_sso'), 'no SSO session cookie');
+  // The signature covers the attributes: samlify refuses an edited copy.
+  const edited = Buffer.from(form.SAMLResponse, 'base64').toString('utf8').replace('>trainer@demo.test<', '>admin@demo.test<');
+  assert.notEqual(edited, Buffer.from(form.SAMLResponse, 'base64').toString('utf8'));
+  await assert.rejects(sp.parseLoginResponse(idp, 'post', { body: { SAMLResponse: Buffer.from(edited).toString('base64') } }), (e) => { console.log('TAMPER', e); return true; });
   Object.assign(state, { browser, url, nameID: extract.nameID, sessionIndex: extract.sessionIndex.sessionIndex });
 });
 
@@ -164,18 +169,19 @@ test('an unsigned request is refused for an SP that must sign', LIMIT, async () 
   // Built unsigned by samlify itself…
   const { context: url } = spUnsigned.createLoginRequest(idpPlain, 'redirect', { relayState: 'unsigned' });
   assert.doesNotMatch(url, /Signature=|SigAlg=/);
-  await assertRefused(await state.browser.get(url));
+  await assertRefused(await state.browser.get(url), /must sign its requests/);
   // …and a signed one with its signature taken off.
   const { context: signed } = sp.createLoginRequest(idp, 'redirect', { relayState: 'stripped' });
   const stripped = new URL(signed);
   const query = stripped.search.slice(1).split('&').filter((p) => !/^(Signature|SigAlg)=/.test(p));
   assert.equal(query.length, 2);
-  await assertRefused(await state.browser.get(`${stripped.origin}${stripped.pathname}?${query.join('&')}`));
+  await assertRefused(await state.browser.get(`${stripped.origin}${stripped.pathname}?${query.join('&')}`),
+    /must sign its requests/);
 });
 
 test('a replayed request is refused', LIMIT, async () => {
   assert.ok(state.url, 'needs the sign-in test');
-  await assertRefused(await state.browser.get(state.url));
+  await assertRefused(await state.browser.get(state.url), /already been used/);
 });
 
 test('IdP-initiated sign-in from the session', LIMIT, async () => {
@@ -219,6 +225,10 @@ test('SP-initiated single logout by the redirect binding', LIMIT, async () => {
   assert.equal(extract.response.destination, SLO);
   assert.equal(extract.issuer, `${issuer}/saml/metadata`);
   assert.equal(samlify.Extractor.extract(samlContent, samlify.Extractor.logoutResponseStatusFields).top, SUCCESS);
+  // The query-string signature covers the RelayState: samlify refuses an edited one.
+  await assert.rejects(sp.parseLogoutResponse(idp, 'redirect', {
+    query: { ...query, RelayState: 'edited' }, octetString: octetString.replace(/RelayState=[^&]*/, 'RelayState=edited'),
+  }), /ERR_FAILED_MESSAGE_SIGNATURE_VERIFICATION/);
   // The session is over on the server: its old cookie leads to the sign-in page.
   assert.ok(cookies.get('lanyard_sso'));
   const stale = new Browser();
