@@ -31,8 +31,8 @@ samlify.setSchemaValidator(xmllint);
 
 let dir;
 let idpMetadata; // Lanyard's metadata as served
-let idp; // for the signing SP (see below)
-let idpPlain; // exactly as served
+let idp; // Lanyard as the signing SP sees it
+let idpPlain; // as the SP that does not sign sees it
 let sp; // signs its requests
 let spUnsigned; // the same entity, not signing
 
@@ -48,17 +48,15 @@ before(async () => {
   const res = await fetch(`${issuer}/saml/metadata`, { signal: AbortSignal.timeout(5_000) });
   assert.equal(res.status, 200);
   idpMetadata = await res.text();
-  assert.match(idpMetadata, /entityID="([^"]+)"/);
-  assert.equal(idpMetadata.match(/entityID="([^"]+)"/)[1], `${issuer}/saml/metadata`);
-  idpPlain = samlify.IdentityProvider({ metadata: idpMetadata, wantLogoutRequestSigned: true });
+  assert.equal(idpMetadata.match(/entityID="([^"]+)"/)?.[1], `${issuer}/saml/metadata`);
   // Lanyard requires signed requests per SP (--require-signed-requests), so its IdP-wide
-  // metadata says WantAuthnRequestsSigned="false"; samlify refuses to sign a request unless the
-  // IdP's metadata asks for it, so this SP's copy says "true".
-  assert.match(idpMetadata, /WantAuthnRequestsSigned="false"/);
-  idp = samlify.IdentityProvider({
-    metadata: idpMetadata.replace('WantAuthnRequestsSigned="false"', 'WantAuthnRequestsSigned="true"'),
-    wantLogoutRequestSigned: true, // samlify signs the LogoutRequests it sends to this IdP
-  });
+  // metadata need not ask for them; samlify insists the SP's AuthnRequestsSigned and the IdP's
+  // WantAuthnRequestsSigned agree, so each SP gets a copy of the metadata that agrees with it.
+  const wants = (v) => idpMetadata.replace(/WantAuthnRequestsSigned="[^"]*"/, `WantAuthnRequestsSigned="${v}"`);
+  assert.match(idpMetadata, /<md:IDPSSODescriptor WantAuthnRequestsSigned="[^"]*"/);
+  // wantLogoutRequestSigned: samlify signs the LogoutRequests it sends to this IdP.
+  idp = samlify.IdentityProvider({ metadata: wants(true), wantLogoutRequestSigned: true });
+  idpPlain = samlify.IdentityProvider({ metadata: wants(false) });
   const endpoints = {
     entityID: ENTITY,
     nameIDFormat: [PERSISTENT],
@@ -158,9 +156,12 @@ test('SP-initiated sign-in with a signed redirect request', LIMIT, async () => {
   assert.ok(extract.sessionIndex?.sessionIndex, 'no SessionIndex');
   assert.ok(browser.cookies.get('lanyard_sso'), 'no SSO session cookie');
   // The signature covers the attributes: samlify refuses an edited copy.
-  const edited = Buffer.from(form.SAMLResponse, 'base64').toString('utf8').replace('>trainer@demo.test<', '>admin@demo.test<');
-  assert.notEqual(edited, Buffer.from(form.SAMLResponse, 'base64').toString('utf8'));
-  await assert.rejects(sp.parseLoginResponse(idp, 'post', { body: { SAMLResponse: Buffer.from(edited).toString('base64') } }), (e) => { console.log('TAMPER', e); return true; });
+  const xml = Buffer.from(form.SAMLResponse, 'base64').toString('utf8');
+  const edited = xml.replace('>trainer@demo.test<', '>admin@demo.test<');
+  assert.notEqual(edited, xml);
+  await assert.rejects(sp.parseLoginResponse(idp, 'post', {
+    body: { SAMLResponse: Buffer.from(edited).toString('base64'), RelayState: form.RelayState },
+  }), /FAILED_TO_VERIFY_SIGNATURE/);
   Object.assign(state, { browser, url, nameID: extract.nameID, sessionIndex: extract.sessionIndex.sessionIndex });
 });
 
