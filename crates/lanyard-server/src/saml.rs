@@ -135,17 +135,7 @@ async fn sso(
     let rid = request_id(&headers);
     let checked = async {
         let inc = inc?;
-        let sp_id = inc.issuer()?;
-        let sp = app
-            .store
-            .saml_sp(&sp_id)
-            .await
-            .map_err(|e| SamlError::Internal(e.to_string()))?
-            .ok_or_else(|| {
-                SamlError::Page(format!(
-                    "The application {sp_id} is not registered with this identity provider."
-                ))
-            })?;
+        let sp = registered_sp(&app, &inc).await?;
         let (xml, signed) = inc.verify(&sp.certificates)?;
         let (authn, id) = message::check_authn_request(
             &sp,
@@ -177,6 +167,20 @@ async fn sso(
         Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
     }
     start(&app, jar, &sp, authn, &rid).await
+}
+
+/// The registered SP that sent a message (by its `Issuer`).
+async fn registered_sp(app: &App, inc: &Incoming) -> Result<SamlSpSpec, SamlError> {
+    let sp_id = inc.issuer()?;
+    app.store
+        .saml_sp(&sp_id)
+        .await
+        .map_err(|e| SamlError::Internal(e.to_string()))?
+        .ok_or_else(|| {
+            SamlError::Page(format!(
+                "The application {sp_id} is not registered with this identity provider."
+            ))
+        })
 }
 
 /// Turns a refusal into a page or a SAML error response.
@@ -687,17 +691,7 @@ async fn slo_request(
     let rid = request_id(&headers);
     let checked = async {
         let inc = inc?;
-        let sp_id = inc.issuer()?;
-        let sp = app
-            .store
-            .saml_sp(&sp_id)
-            .await
-            .map_err(|e| SamlError::Internal(e.to_string()))?
-            .ok_or_else(|| {
-                SamlError::Page(format!(
-                    "The application {sp_id} is not registered with this identity provider."
-                ))
-            })?;
+        let sp = registered_sp(&app, &inc).await?;
         let (xml, signed) = inc.verify(&sp.certificates)?;
         let req = message::check_logout_request(
             &sp,
