@@ -5,7 +5,8 @@
 use crate::app::App;
 use crate::extract::PageQuery;
 use crate::oidc::login::{
-    page_for, random, request_id, save_tx, unavailable_page, usable_session, LoginTx, SSO_COOKIE,
+    page_for, random, request_id, save_tx, unavailable_page, usable_session, LoginTx, TxQuery,
+    SSO_COOKIE,
 };
 use crate::oidc::mfa::{session_step, step_url, SessionStep};
 use crate::pages;
@@ -411,11 +412,6 @@ async fn idp_initiated(
         received_at: app.provider.now(),
     };
     start(&app, jar, &sp, authn, &rid).await
-}
-
-#[derive(Deserialize)]
-struct TxQuery {
-    tx: String,
 }
 
 /// After the sign-in pages: answer the SP from the session they made.

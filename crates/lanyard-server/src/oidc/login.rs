@@ -297,7 +297,7 @@ async fn authorize(
 
 #[derive(Deserialize)]
 pub(crate) struct TxQuery {
-    tx: String,
+    pub(crate) tx: String,
 }
 
 pub(crate) async fn expired(app: &App, rid: &str) -> Response {

@@ -5,7 +5,7 @@
 
 use super::login::{
     cookie, csrf_ok, expired, load_tx, page_for, random, request_id, save_tx, unavailable_page,
-    ClientIp, LoginTx, CSRF_COOKIE, SSO_COOKIE,
+    ClientIp, LoginTx, TxQuery, CSRF_COOKIE, SSO_COOKIE,
 };
 use crate::app::App;
 use crate::extract::{ApiJson, PageForm, PageQuery};
@@ -355,11 +355,6 @@ async fn pending_form(
         ));
     }
     Ok((rid, tx, p))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TxQuery {
-    tx: String,
 }
 
 async fn pending_tx(app: &App, id: &str, stage: Stage) -> Option<(LoginTx, Pending)> {
