@@ -10,7 +10,7 @@ pub mod response;
 pub mod xml;
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests;
 
 use lanyard_core::NameIdFormat;

@@ -200,3 +200,129 @@ fn malformed_and_hostile_messages_are_refused() {
     let big = format!("<a>{}</a>", "x".repeat(10 * 1024 * 1024));
     assert!(Incoming::from_redirect(&deflated_query(&big), "SAMLRequest").is_err());
 }
+
+fn status_code(r: Result<(SamlAuthn, String), SamlError>) -> &'static str {
+    match r {
+        Err(SamlError::Status { code, reply, .. }) => {
+            assert_eq!(
+                reply.acs_url, "https://lms.example/acs",
+                "errors go to the trusted ACS"
+            );
+            code
+        }
+        other => panic!("expected a SAML status, got {other:?}"),
+    }
+}
+
+#[test]
+fn wishes_outside_the_registration_get_saml_statuses() {
+    let sso = "https://id.example/saml/sso";
+    let with = |extra: &str, policy: &str| {
+        format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r2" Version="2.0" IssueInstant="{}" Destination="{sso}"{extra}><saml:Issuer>https://lms.example/sp</saml:Issuer>{policy}</samlp:AuthnRequest>"#,
+            xml::instant(NOW)
+        )
+    };
+    let transient = with(
+        "",
+        r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:transient"/>"#,
+    );
+    assert_eq!(
+        status_code(check_authn_request(
+            &sp(),
+            &transient,
+            None,
+            false,
+            sso,
+            NOW
+        )),
+        STATUS_INVALID_NAME_ID_POLICY
+    );
+    let artifact = with(
+        r#" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact""#,
+        "",
+    );
+    assert_eq!(
+        status_code(check_authn_request(&sp(), &artifact, None, false, sso, NOW)),
+        STATUS_REQUEST_UNSUPPORTED
+    );
+    let kerberos = with(
+        "",
+        r#"<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Kerberos</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
+    );
+    assert_eq!(
+        status_code(check_authn_request(&sp(), &kerberos, None, false, sso, NOW)),
+        STATUS_NO_AUTHN_CONTEXT
+    );
+    let mfa = with(
+        r#" ForceAuthn="true" IsPassive="false""#,
+        r#"<samlp:RequestedAuthnContext><saml:AuthnContextClassRef>https://refeds.org/profile/mfa</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
+    );
+    let (a, _) = check_authn_request(&sp(), &mfa, Some("r".into()), false, sso, NOW).unwrap();
+    assert!(a.want_mfa && a.force_authn && !a.is_passive);
+    assert_eq!(
+        a.name_id_format,
+        NameIdFormat::Email,
+        "the registration's first format"
+    );
+    assert_eq!(a.reply.relay_state.as_deref(), Some("r"));
+
+    // An SP that must sign cannot send this unsigned; a signed one must name its Destination.
+    let mut strict = sp();
+    strict.require_signed_requests = true;
+    assert!(matches!(
+        check_authn_request(&strict, &mfa, None, false, sso, NOW),
+        Err(SamlError::Page(_))
+    ));
+    let no_dest = mfa.replace(&format!(r#" Destination="{sso}""#), "");
+    assert!(matches!(
+        check_authn_request(&sp(), &no_dest, None, true, sso, NOW),
+        Err(SamlError::Page(_))
+    ));
+}
+
+#[test]
+fn logout_messages_are_checked() {
+    use super::message::{check_logout_request, check_logout_response};
+    let slo = "https://id.example/saml/slo";
+    let req = |dest: &str, name_id: &str, at: i64| {
+        format!(
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_l1" Version="2.0" IssueInstant="{}" Destination="{dest}"><saml:Issuer>https://lms.example/sp</saml:Issuer>{name_id}</samlp:LogoutRequest>"#,
+            xml::instant(at)
+        )
+    };
+    let nid = "<saml:NameID>eve@example.com</saml:NameID>";
+    let ok = check_logout_request(&sp(), &req(slo, nid, NOW), false, slo, NOW).unwrap();
+    assert_eq!(
+        (ok.id.as_str(), ok.name_id.as_str()),
+        ("_l1", "eve@example.com")
+    );
+    for (x, signed) in [
+        (req("https://evil.example/slo", nid, NOW), false),
+        (req(slo, "", NOW), false),
+        (req(slo, nid, NOW - 3600), false),
+        ("<not-xml".to_string(), false),
+    ] {
+        assert!(
+            check_logout_request(&sp(), &x, signed, slo, NOW).is_err(),
+            "{x}"
+        );
+    }
+    let mut strict = sp();
+    strict.require_signed_requests = true;
+    assert!(check_logout_request(&strict, &req(slo, nid, NOW), false, slo, NOW).is_err());
+
+    let resp = |status: &str| {
+        format!(
+            r#"<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_x" InResponseTo="_l9" Version="2.0"><saml:Issuer>https://lms.example/sp</saml:Issuer><samlp:Status><samlp:StatusCode Value="{status}"/></samlp:Status></samlp:LogoutResponse>"#
+        )
+    };
+    assert_eq!(
+        check_logout_response(&resp(STATUS_SUCCESS)).unwrap(),
+        (Some("_l9".to_string()), true)
+    );
+    assert_eq!(
+        check_logout_response(&resp(STATUS_RESPONDER)).unwrap(),
+        (Some("_l9".to_string()), false)
+    );
+}
