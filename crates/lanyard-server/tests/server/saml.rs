@@ -193,3 +193,97 @@ async fn passive_and_forced_requests_are_honoured() {
         .unwrap()
         .starts_with("/login?"));
 }
+
+const SP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://lms.example/sp">
+  <md:SPSSODescriptor AuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://lms.example/slo"/>
+    <md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:transient</md:NameIDFormat>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact" Location="https://lms.example/artifact" index="0"/>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://lms.example/acs" index="1"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>"#;
+
+#[tokio::test]
+async fn realm_file_and_cli_register_sps_and_rotation_publishes_the_next_certificate() {
+    let l = Lanyard::prepare(&[]);
+    std::fs::write(l.dir.path().join("lms.xml"), SP_METADATA).unwrap();
+    // The guide's shapes: metadata next to the realm file, mapped attributes, role renaming.
+    let extra = r#"
+[[tenant.saml_sp]]
+metadata_file = "lms.xml"
+name = "Acme LMS"
+role_map = { "Local Administrator" = "admin" }
+attributes = [
+  { source = "roles", name = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", name_format = "uri" },
+  { source = "main_role", name = "PrimaryRole", friendly_name = "Primary role" },
+  "email",
+]
+"#;
+    let realm = std::fs::read_to_string(demo_file()).unwrap() + extra;
+    l.apply(&realm);
+    let out = l.cli(&["saml", "list", "--tenant", "demo"]);
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listed.contains("https://lms.example/sp\tAcme LMS\tACS https://lms.example/acs"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("artifact"),
+        "only HTTP-POST consumers are taken: {listed}"
+    );
+    assert!(listed.contains(DEMO_SP), "{listed}");
+
+    // A bad entry is refused with its line, and nothing is written.
+    let bad = std::fs::read_to_string(demo_file()).unwrap()
+        + "\n[[tenant.saml_sp]]\nentity_id = \"https://x.example\"\nacs_urls = [\"https://x.example/acs\"]\nattributes = [\"password\"]\n";
+    let f = l.dir.path().join("bad.toml");
+    std::fs::write(&f, bad).unwrap();
+    let out = l.cli(&["apply", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success());
+    assert!(
+        err.contains("unknown attribute source \"password\""),
+        "{err}"
+    );
+
+    // The CLI refuses metadata without a POST consumer.
+    let f = l.dir.path().join("artifact-only.xml");
+    std::fs::write(&f, SP_METADATA.replace(r#"<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://lms.example/acs" index="1"/>"#, "")).unwrap();
+    let out = l.cli(&[
+        "saml",
+        "import",
+        "--tenant",
+        "demo",
+        "--metadata-file",
+        f.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP-POST"));
+
+    // Rotating the RS256 key publishes its certificate at once, before it signs.
+    let md_keys = |md: &str| md.matches("<md:KeyDescriptor use=\"signing\">").count();
+    let mut l = l;
+    l.start().await;
+    let before = reqwest::get(format!("{}/saml/metadata", l.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(md_keys(&before), 1);
+    let out = l.cli(&["keys", "rotate", "--alg", "RS256", "--publish-secs", "3600"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    l.stop();
+    l.start().await;
+    let after = reqwest::get(format!("{}/saml/metadata", l.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(md_keys(&after), 2, "{after}");
+}
