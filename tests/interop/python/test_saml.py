@@ -200,3 +200,35 @@ def test_unknown_sp_and_unregistered_acs_get_an_error_page():
     _, info = wrong_acs.prepare_for_authenticate(entityid=IDP, binding=BINDING_HTTP_REDIRECT)
     r = requests.get(redirect_location(info), allow_redirects=False, timeout=10)
     assert r.status_code == 400 and "SAMLResponse" not in r.text
+
+
+def test_signing_out_at_lanyard_logs_out_the_saml_apps_of_the_session():
+    with tempfile.TemporaryDirectory() as tmp:
+        client, entity = make_signed_sp(tmp)
+        browser = requests.Session()
+        reqid, info = client.prepare_for_authenticate(entityid=IDP, binding=BINDING_HTTP_REDIRECT, sign=True, sigalg=SHA256)
+        page = through_sign_in(browser, browser.get(redirect_location(info), allow_redirects=False), "trainer@demo.test").text
+        _, fields = form_fields(page)
+        resp = client.parse_authn_request_response(fields["SAMLResponse"], BINDING_HTTP_POST, outstanding={reqid: "/"})
+        client.users.add_information_about_person(resp.session_info())
+
+        # The person signs out at Lanyard (RP-initiated logout page, confirmed).
+        confirm = browser.get(ISSUER + "/logout")
+        assert confirm.status_code == 200
+        r = browser.post(ISSUER + "/logout", data={"csrf": field(confirm.text, "csrf"), "confirm": "yes"}, allow_redirects=False)
+        assert r.status_code in (302, 303) and r.headers["location"].startswith("/saml/slo/next?"), r.text[:300]
+        r = browser.get(ISSUER + r.headers["location"], allow_redirects=False)
+        assert r.status_code in (302, 303), r.text[:300]
+        to_sp = r.headers["location"]
+        assert to_sp.startswith(entity + "/slo?")
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(to_sp).query))
+        # pysaml2 checks the query signature and the request, then answers it, signed.
+        req = client.parse_logout_request(q["SAMLRequest"], BINDING_HTTP_REDIRECT, relay_state=q["RelayState"],
+                                          sigalg=q["SigAlg"], signature=q["Signature"])
+        assert req.message.name_id.text == resp.name_id.text
+        answer = client.handle_logout_request(q["SAMLRequest"], resp.name_id, BINDING_HTTP_REDIRECT, sign=True,
+                                              sign_alg=SHA256, relay_state=q["RelayState"])
+        r = browser.get(redirect_location(answer), allow_redirects=False)
+        assert r.status_code == 200 and "You are signed out" in r.text, r.text[:300]
+        # A response replayed later belongs to no logout any more.
+        assert browser.get(redirect_location(answer), allow_redirects=False).status_code == 400
