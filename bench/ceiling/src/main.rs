@@ -7,7 +7,7 @@
 //! take, in this process's in-process store (RSS growth) and in Redis (its `used_memory`).
 #![forbid(unsafe_code)]
 
-use lanyard_core::{Argon2Params, PasswordHash, Secret, SigningAlg};
+use lanyard_core::{Argon2Params, HashMemory, PasswordHash, Secret, SigningAlg};
 use lanyard_idp::keys::{generate, KeySet};
 use std::time::{Duration, Instant};
 
@@ -187,8 +187,14 @@ fn main() {
     let hash = PasswordHash::create(&Secret::new("Lanyard-demo-pass-2026"), &params).ok();
     if let Some(h) = hash {
         let pw = Secret::new("Lanyard-demo-pass-2026");
+        // As the server's hashing threads do: each thread reuses its own working memory.
+        thread_local! {
+            static MEMORY: std::cell::RefCell<HashMemory> = std::cell::RefCell::default();
+        }
         let rate = per_cpu_second(secs, || {
-            let _ = h.verify(&pw);
+            MEMORY.with_borrow_mut(|m| {
+                let _ = h.verify_in(&pw, m);
+            });
         });
         out.insert(
             "argon2id_verify".into(),

@@ -29,7 +29,7 @@ pub use client::{AuthMethod, ClientKind, ClientSpec, GrantType, SigningAlg};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use ids::{AccountId, AuditId, EmploymentId, IdGen, LocationId, RoleId, TenantId, UserId};
 pub use location::{Location, LocationError, LocationTree};
-pub use password::{Argon2Params, PasswordError, PasswordHash};
+pub use password::{Argon2Params, HashMemory, PasswordError, PasswordHash};
 pub use policy::{PasswordPolicy, PolicyViolation};
 pub use preset::RolePreset;
 pub use role::{Privilege, Role, RoleSet, ScopeKind};

@@ -2,7 +2,7 @@
 //! server runs it on a bounded blocking pool, never on the async workers).
 
 use crate::secret::Secret;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -85,14 +85,45 @@ impl PasswordHash {
 
     /// Whether `password` matches (constant-time comparison inside argon2).
     pub fn verify(&self, password: &Secret) -> bool {
+        self.verify_in(password, &mut HashMemory::default())
+    }
+
+    /// [`PasswordHash::verify`] in `memory`, which is grown to the hash's memory cost and
+    /// kept for the next call: a hashing thread that reuses one `HashMemory` neither
+    /// allocates, zeroes nor page-faults its 19 MiB again for every sign-in.
+    pub fn verify_in(&self, password: &Secret, memory: &mut HashMemory) -> bool {
         let Ok(parsed) = argon2::password_hash::PasswordHash::new(&self.0) else {
             return false;
         };
         // The parameters come from the hash itself, so old hashes keep verifying after the
         // configured cost changes.
-        Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok()
+        let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(params)) = (
+            Algorithm::try_from(parsed.algorithm),
+            Params::try_from(&parsed),
+        ) else {
+            return false;
+        };
+        let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
+            return false;
+        };
+        let mut salt_buf = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
+        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+            return false;
+        };
+        let mut out = [0u8; argon2::password_hash::Output::MAX_LENGTH];
+        let out = &mut out[..expected.len()];
+        let blocks = memory.blocks(params.block_count());
+        let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt,
+            out,
+            blocks,
+        );
+        // `Output`'s equality is constant-time.
+        computed.is_ok() && argon2::password_hash::Output::new(out).is_ok_and(|o| o == expected)
     }
 
     /// Whether this hash was made with parameters other than `params` (and so should be
@@ -107,6 +138,26 @@ impl PasswordHash {
         p.m_cost() != params.memory_kib
             || p.t_cost() != params.iterations
             || p.p_cost() != params.parallelism
+    }
+}
+
+/// Working memory for Argon2 (19 MiB at the default cost), kept between hashes by whoever
+/// owns it — the server gives one to each of its hashing threads.
+#[derive(Default)]
+pub struct HashMemory(Vec<argon2::Block>);
+
+impl HashMemory {
+    fn blocks(&mut self, count: usize) -> &mut [argon2::Block] {
+        if self.0.len() < count {
+            self.0.resize(count, argon2::Block::default());
+        }
+        &mut self.0[..count]
+    }
+}
+
+impl fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HashMemory({} blocks)", self.0.len())
     }
 }
 
@@ -140,6 +191,44 @@ mod tests {
         let again = PasswordHash::parse(h.as_str()).unwrap();
         assert_eq!(again, h);
         assert_eq!(format!("{h:?}"), "PasswordHash(…)");
+    }
+
+    #[test]
+    fn reused_memory_agrees_with_the_reference_verifier() {
+        use argon2::password_hash::PasswordVerifier;
+        let small = Argon2Params {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 2,
+        };
+        let default =
+            PasswordHash::create(&Secret::new("right-password"), &Argon2Params::default()).unwrap();
+        let other = PasswordHash::create(&Secret::new("right-password"), &small).unwrap();
+        // One memory for hashes of different costs, larger first, then smaller, then larger.
+        let mut memory = HashMemory::default();
+        for h in [&default, &other, &default, &other] {
+            for (pw, want) in [("right-password", true), ("wrong-password", false)] {
+                let reference = Argon2::default()
+                    .verify_password(
+                        pw.as_bytes(),
+                        &argon2::password_hash::PasswordHash::new(h.as_str()).unwrap(),
+                    )
+                    .is_ok();
+                assert_eq!(reference, want);
+                assert_eq!(
+                    h.verify_in(&Secret::new(pw), &mut memory),
+                    want,
+                    "{h:?} {pw}"
+                );
+            }
+        }
+        assert!(format!("{memory:?}").contains("19456 blocks"));
+        // A hash whose stored output was altered no longer verifies.
+        let mut chars: Vec<char> = default.as_str().chars().collect();
+        let i = chars.len() - 5;
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        let tampered = PasswordHash::parse(&chars.into_iter().collect::<String>()).unwrap();
+        assert!(!tampered.verify_in(&Secret::new("right-password"), &mut memory));
     }
 
     #[test]

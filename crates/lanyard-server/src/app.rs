@@ -26,6 +26,8 @@ pub struct App {
     pub sessions: Sessions,
     /// The OpenID Connect provider.
     pub provider: Arc<Provider>,
+    /// Clients and tenants' shared data, cached briefly (the provider reads through it too).
+    pub directory: Arc<crate::directory::StoreDirectory>,
     /// The WebAuthn relying party.
     pub passkeys: Arc<lanyard_mfa::passkeys::Passkeys>,
     /// The SAML signing keys and certificates (reloaded with the OIDC keys).
@@ -101,7 +103,8 @@ impl App {
             config.passwords.argon2,
             config.hashing_threads(),
             config.passwords.hashing_queue,
-        );
+        )
+        .context("starting the password hashing threads")?;
         let sessions = Sessions::new(session_store(&config, clock.clone()).await?);
         let keys = crate::keys::load_or_bootstrap(&store).await?;
         let mut settings = ProviderSettings::new(config.server.issuer.clone());
@@ -113,7 +116,7 @@ impl App {
             settings,
             keys,
             sessions.clone(),
-            directory,
+            directory.clone(),
             clock.clone(),
         ));
         let saml_keys = crate::keys::load_saml(&store, &config.server.issuer).await?;
@@ -128,6 +131,7 @@ impl App {
             clock,
             sessions,
             provider,
+            directory,
             passkeys,
             saml_keys: std::sync::RwLock::new(Arc::new(saml_keys)),
         })

@@ -1,11 +1,15 @@
-//! Argon2id off the async runtime: a bounded number of hashes run at once on the blocking
-//! pool, a bounded number wait, and the rest are refused at once (the HTTP layer answers 503
-//! with `Retry-After`) instead of piling up.
+//! Argon2id off the async runtime, on a fixed set of hashing threads: a bounded number of
+//! hashes run at once, a bounded number wait, and the rest are refused at once (the HTTP layer
+//! answers 503 with `Retry-After`) instead of piling up.
+//!
+//! Each thread keeps its own Argon2 working memory ([`HashMemory`], 19 MiB at the default
+//! cost) from one hash to the next, so resident memory stays at threads × cost however many
+//! sign-ins pass, and no hash pays for allocating, zeroing and faulting in fresh pages.
 
-use lanyard_core::{Argon2Params, PasswordHash, Secret};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use tokio::sync::Semaphore;
+use lanyard_core::{Argon2Params, HashMemory, PasswordHash, Secret};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 /// Why a hash was not computed.
 #[derive(Debug, thiserror::Error)]
@@ -18,26 +22,33 @@ pub enum HashError {
     Failed(String),
 }
 
+type Job = Box<dyn FnOnce(&mut HashMemory) + Send>;
+
 /// The bounded hashing pool.
 #[derive(Clone)]
 pub struct Hasher {
     params: Argon2Params,
-    running: Arc<Semaphore>,
-    in_flight: Arc<AtomicUsize>,
-    capacity: usize,
+    jobs: SyncSender<Job>,
     dummy: Arc<tokio::sync::OnceCell<PasswordHash>>,
 }
 
 impl Hasher {
-    /// `threads` hashes at once, `queue` more waiting.
-    pub fn new(params: Argon2Params, threads: usize, queue: usize) -> Self {
-        Self {
-            params,
-            running: Arc::new(Semaphore::new(threads.max(1))),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            capacity: threads.max(1) + queue,
-            dummy: Arc::new(tokio::sync::OnceCell::new()),
+    /// `threads` hashing threads, `queue` more hashes waiting. The threads end when the last
+    /// clone of the `Hasher` is dropped.
+    pub fn new(params: Argon2Params, threads: usize, queue: usize) -> std::io::Result<Self> {
+        let (jobs, waiting) = sync_channel::<Job>(queue);
+        let waiting = Arc::new(Mutex::new(waiting));
+        for i in 0..threads.max(1) {
+            let waiting = waiting.clone();
+            std::thread::Builder::new()
+                .name(format!("lanyard-hash-{i}"))
+                .spawn(move || work(&waiting))?;
         }
+        Ok(Self {
+            params,
+            jobs,
+            dummy: Arc::new(tokio::sync::OnceCell::new()),
+        })
     }
 
     /// The configured parameters.
@@ -45,48 +56,49 @@ impl Hasher {
         &self.params
     }
 
-    async fn run<T: Send + 'static>(
+    /// Queues `job`, or refuses it at once when every thread is busy and the queue is full.
+    fn submit<T: Send + 'static>(
         &self,
-        job: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        // Counted from admission until the job ends, whether it is waiting or running.
-        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.capacity {
-            self.in_flight.fetch_sub(1, Ordering::SeqCst);
-            return Err(HashError::Busy);
-        }
-        struct Leave(Arc<AtomicUsize>);
-        impl Drop for Leave {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
+        job: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
+    ) -> Result<tokio::sync::oneshot::Receiver<T>, HashError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |memory| {
+            // Whoever asked has gone (the client closed the connection while it waited):
+            // nobody would read the answer, so the work is skipped.
+            if !done.is_closed() {
+                let _ = done.send(job(memory));
+            }
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => Ok(result),
+            Err(TrySendError::Full(_)) => Err(HashError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(HashError::Failed("the hashing threads have stopped".into()))
             }
         }
-        let _leave = Leave(self.in_flight.clone());
-        let permit = self
-            .running
-            .clone()
-            .acquire_owned()
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        self.submit(job)?
             .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
-        let out = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            job()
-        })
-        .await
-        .map_err(|e| HashError::Failed(e.to_string()))?;
-        Ok(out)
+            .map_err(|_| HashError::Failed("the hashing job panicked".into()))
     }
 
     /// Hashes a new password.
     pub async fn hash(&self, password: Secret) -> Result<PasswordHash, HashError> {
         let params = self.params;
-        self.run(move || PasswordHash::create(&password, &params))
+        self.run(move |_| PasswordHash::create(&password, &params))
             .await?
             .map_err(|e| HashError::Failed(e.to_string()))
     }
 
     /// Checks a password against a stored hash.
     pub async fn verify(&self, hash: PasswordHash, password: Secret) -> Result<bool, HashError> {
-        self.run(move || hash.verify(&password)).await
+        self.run(move |memory| hash.verify_in(&password, memory))
+            .await
     }
 
     /// Spends the same work as [`Hasher::verify`] for a person who does not exist, so that
@@ -101,13 +113,27 @@ impl Hasher {
     }
 }
 
+/// One hashing thread: takes the next job and runs it in this thread's memory, until every
+/// `Hasher` is gone. A job that panics loses its answer (its caller sees `Failed`), not the thread.
+fn work(waiting: &Mutex<Receiver<Job>>) {
+    let mut memory = HashMemory::default();
+    loop {
+        let next = match waiting.lock() {
+            Ok(queue) => queue.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = next else { return };
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn hashes_and_verifies_off_the_runtime() {
-        let h = Hasher::new(Argon2Params::default(), 1, 4);
+        let h = Hasher::new(Argon2Params::default(), 1, 4).unwrap();
         let hash = h.hash(Secret::new("Lanyard-demo-pass-2026")).await.unwrap();
         assert!(h
             .verify(hash.clone(), Secret::new("Lanyard-demo-pass-2026"))
@@ -117,31 +143,60 @@ mod tests {
         assert!(!h.verify_dummy(Secret::new("anything")).await.unwrap());
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[tokio::test]
     async fn a_full_queue_refuses_instead_of_piling_up() {
-        // One thread, one waiting place: two blocked jobs fill it, the third is refused.
-        let h = Hasher::new(Argon2Params::default(), 1, 1);
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let rx = Arc::new(std::sync::Mutex::new(rx));
-        let blocked = |h: Hasher, rx: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>| {
-            tokio::spawn(async move {
-                h.run(move || rx.lock().map(|r| r.recv().is_ok()).unwrap_or(false))
-                    .await
-            })
+        // One thread, one waiting place: a running job and a queued one fill it, the third is
+        // refused at once.
+        let h = Hasher::new(Argon2Params::default(), 1, 1).unwrap();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        let (release, rx) = std::sync::mpsc::channel::<()>();
+        let rx = Arc::new(Mutex::new(rx));
+        let blocked = |rx: Arc<Mutex<std::sync::mpsc::Receiver<()>>>,
+                       started: std::sync::mpsc::Sender<()>| {
+            move |_: &mut HashMemory| {
+                let _ = started.send(());
+                rx.lock().map(|r| r.recv().is_ok()).unwrap_or(false)
+            }
         };
-        let a = blocked(h.clone(), rx.clone());
-        let b = blocked(h.clone(), rx.clone());
-        while h.in_flight.load(Ordering::SeqCst) < 2 {
-            tokio::task::yield_now().await;
-        }
+        let a = h.submit(blocked(rx.clone(), started_tx.clone())).unwrap();
+        started.recv().unwrap();
+        let b = h.submit(blocked(rx.clone(), started_tx.clone())).unwrap();
         assert!(matches!(
             h.hash(Secret::new("some-password-123")).await,
             Err(HashError::Busy)
         ));
-        tx.send(()).unwrap();
-        tx.send(()).unwrap();
-        assert!(a.await.unwrap().unwrap() && b.await.unwrap().unwrap());
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        assert!(a.await.unwrap() && b.await.unwrap());
         // Once drained, work is accepted again.
         assert!(h.hash(Secret::new("some-password-123")).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn abandoned_jobs_are_skipped_and_panics_do_not_kill_the_thread() {
+        let h = Hasher::new(Argon2Params::default(), 1, 4).unwrap();
+        let (release, rx) = std::sync::mpsc::channel::<()>();
+        let running = h
+            .submit(move |_: &mut HashMemory| rx.recv().is_ok())
+            .unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let abandoned = h
+            .submit(move |_: &mut HashMemory| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+            .unwrap();
+        drop(abandoned);
+        let panics = h
+            .submit(|_: &mut HashMemory| -> bool { panic!("boom") })
+            .unwrap();
+        release.send(()).unwrap();
+        assert!(running.await.unwrap());
+        assert!(panics.await.is_err());
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        // The one thread survived the panic.
+        let hash = h.hash(Secret::new("Lanyard-demo-pass-2026")).await.unwrap();
+        assert!(h
+            .verify(hash, Secret::new("Lanyard-demo-pass-2026"))
+            .await
+            .unwrap());
     }
 }
