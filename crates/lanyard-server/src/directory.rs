@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long a client registration, or a tenant's shared data (roles, accounts, locations), is
+/// How long a client registration, or a tenant's shared data (the tenant with its branding and
+/// MFA policy, roles, accounts, locations), is
 /// served from memory before it is read again; changes (`lanyard apply`, possibly in another
 /// process) reach every process within this time. A person's own record is never cached.
 const CLIENT_CACHE: Duration = Duration::from_secs(5);
@@ -31,6 +32,37 @@ impl StoreDirectory {
             clients: Mutex::new(HashMap::new()),
             tenants: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A tenant's shared data (the tenant, its roles, accounts and locations), at most
+    /// [`CLIENT_CACHE`] old: what sign-in pages, MFA policy and tokens read for every person.
+    pub async fn tenant(
+        &self,
+        tenant: lanyard_core::TenantId,
+    ) -> Result<Arc<TenantView>, StoreError> {
+        let hit = self.tenants.lock().ok().and_then(|m| {
+            m.get(&tenant)
+                .filter(|(at, _)| at.elapsed() < CLIENT_CACHE)
+                .map(|(_, v)| v.clone())
+        });
+        if let Some(v) = hit {
+            return Ok(v);
+        }
+        let v = Arc::new(tenant_view(&self.store, tenant).await?);
+        if let Ok(mut m) = self.tenants.lock() {
+            m.insert(tenant, (Instant::now(), v.clone()));
+        }
+        Ok(v)
+    }
+
+    /// A client registration, at most [`CLIENT_CACHE`] old.
+    pub async fn client(&self, client_id: &str) -> Result<Option<ClientSpec>, StoreError> {
+        if let Some(hit) = self.cached(client_id) {
+            return Ok(hit);
+        }
+        let client = self.store.client(client_id).await?;
+        self.remember(client_id, client.clone());
+        Ok(client)
     }
 
     fn cached(&self, id: &str) -> Option<Option<ClientSpec>> {
@@ -58,12 +90,35 @@ fn dir_err(e: StoreError) -> DirectoryError {
     }
 }
 
-/// What every person of a tenant shares: read once, used for many tokens.
+/// What every person of a tenant shares: read once, used for many tokens and sign-ins.
 pub struct TenantView {
-    slug: String,
+    tenant: lanyard_core::Tenant,
     roles: Vec<lanyard_core::Role>,
     accounts: Vec<lanyard_core::Account>,
     tree: lanyard_core::LocationTree,
+}
+
+impl TenantView {
+    /// The tenant (name, branding, MFA policy).
+    pub fn tenant(&self) -> &lanyard_core::Tenant {
+        &self.tenant
+    }
+
+    /// The names of those of the tenant's roles that `held` lists.
+    pub fn role_names(
+        &self,
+        held: &std::collections::BTreeSet<lanyard_core::RoleId>,
+    ) -> Vec<String> {
+        self.held(held).map(|r| r.name.clone()).collect()
+    }
+
+    /// Those of the tenant's roles that `held` lists.
+    pub fn held<'a>(
+        &'a self,
+        held: &'a std::collections::BTreeSet<lanyard_core::RoleId>,
+    ) -> impl Iterator<Item = &'a lanyard_core::Role> + 'a {
+        self.roles.iter().filter(|r| held.contains(&r.id))
+    }
 }
 
 /// Reads a tenant's shared view.
@@ -78,7 +133,7 @@ pub async fn tenant_view(
     let tree = lanyard_core::LocationTree::new(store.locations(tenant).await?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(TenantView {
-        slug: t.slug,
+        tenant: t,
         roles: store.roles(tenant).await?,
         accounts: store.accounts(tenant).await?,
         tree,
@@ -96,12 +151,7 @@ pub async fn person_with(
         return Ok(None);
     };
     let t = view(u.tenant_id).await?;
-    let held: Vec<_> = t
-        .roles
-        .iter()
-        .filter(|r| u.roles.contains(&r.id))
-        .cloned()
-        .collect();
+    let held: Vec<_> = t.held(&u.roles).cloned().collect();
     let may_sign_in = lanyard_core::status::may_sign_in(u.status, &held).is_ok();
     let today = store.clock().now().date();
     let employments = store.employments(u.id).await?;
@@ -119,7 +169,7 @@ pub async fn person_with(
     Ok(Some(Person {
         user_id: u.id,
         tenant_id: u.tenant_id,
-        tenant: t.slug.clone(),
+        tenant: t.tenant.slug.clone(),
         may_sign_in,
         given_name: u.profile.given_name.clone(),
         family_name: u.profile.family_name.clone(),
@@ -154,30 +204,14 @@ pub async fn person(store: &Store, user: UserId) -> Result<Option<Person>, Store
 #[async_trait]
 impl Directory for StoreDirectory {
     async fn client(&self, client_id: &str) -> Result<Option<ClientSpec>, DirectoryError> {
-        if let Some(hit) = self.cached(client_id) {
-            return Ok(hit);
-        }
-        let client = self.store.client(client_id).await.map_err(dir_err)?;
-        self.remember(client_id, client.clone());
-        Ok(client)
+        StoreDirectory::client(self, client_id)
+            .await
+            .map_err(dir_err)
     }
 
     async fn person(&self, user: UserId) -> Result<Option<Person>, DirectoryError> {
-        let view = async |tenant| {
-            let hit = self.tenants.lock().ok().and_then(|m| {
-                m.get(&tenant)
-                    .filter(|(at, _)| at.elapsed() < CLIENT_CACHE)
-                    .map(|(_, v)| v.clone())
-            });
-            if let Some(v) = hit {
-                return Ok(v);
-            }
-            let v = Arc::new(tenant_view(&self.store, tenant).await?);
-            if let Ok(mut m) = self.tenants.lock() {
-                m.insert(tenant, (Instant::now(), v.clone()));
-            }
-            Ok(v)
-        };
-        person_with(&self.store, user, view).await.map_err(dir_err)
+        person_with(&self.store, user, async |tenant| self.tenant(tenant).await)
+            .await
+            .map_err(dir_err)
     }
 }

@@ -113,10 +113,10 @@ pub(crate) fn cookie(
 
 pub(crate) async fn page_for(app: &App, tenant: Option<TenantId>, title: &str, rid: &str) -> Page {
     let t = match tenant {
-        Some(id) => app.store.tenant(id).await.ok().flatten(),
+        Some(id) => app.directory.tenant(id).await.ok(),
         None => None,
     };
-    match t {
+    match t.as_deref().map(|v| v.tenant()) {
         Some(t) => Page::new(title, &t.name, Some(&t.branding), rid),
         None => Page::new(title, "Lanyard", None, rid),
     }
@@ -568,11 +568,8 @@ async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Out
             },
         );
     };
-    let roles = app.store.roles(user.tenant_id).await?;
-    let held: Vec<_> = roles
-        .into_iter()
-        .filter(|r| user.roles.contains(&r.id))
-        .collect();
+    let view = app.directory.tenant(user.tenant_id).await?;
+    let held: Vec<_> = view.held(&user.roles).cloned().collect();
     if let Err(r) = may_sign_in(user.status, &held) {
         return Ok(Outcome::Refused(r));
     }

@@ -93,21 +93,10 @@ async fn required(
     app_requires_mfa: bool,
     acr_values: &[String],
 ) -> Result<bool, lanyard_store::StoreError> {
-    let tenant = app
-        .store
-        .tenant(user.tenant_id)
-        .await?
-        .ok_or(lanyard_store::StoreError::NotFound("tenant"))?;
-    let roles: Vec<String> = app
-        .store
-        .roles(user.tenant_id)
-        .await?
-        .into_iter()
-        .filter(|r| user.roles.contains(&r.id))
-        .map(|r| r.name)
-        .collect();
+    let view = app.directory.tenant(user.tenant_id).await?;
+    let roles = view.role_names(&user.roles);
     Ok(
-        lanyard_mfa::requirement(&tenant.mfa, &roles, app_requires_mfa, acr_values)
+        lanyard_mfa::requirement(&view.tenant().mfa, &roles, app_requires_mfa, acr_values)
             == Requirement::Required,
     )
 }
@@ -191,7 +180,7 @@ pub(crate) async fn after_first_factor(
                     .require_mfa
             }
             None => {
-                app.store
+                app.directory
                     .client(&tx.req.client_id)
                     .await?
                     .ok_or(lanyard_store::StoreError::NotFound("client"))?
@@ -549,14 +538,14 @@ pub(crate) async fn enrol_page(
     rid: &str,
 ) -> Response {
     let t = match tenant {
-        Some(id) => app.store.tenant(id).await.ok().flatten(),
+        Some(id) => app.directory.tenant(id).await.ok(),
         None => None,
     };
     let issuer = t
         .as_ref()
-        .map(|t| t.name.clone())
+        .map(|t| t.tenant().name.clone())
         .unwrap_or_else(|| "Lanyard".into());
-    let policy = t.map(|t| t.mfa).unwrap_or_default();
+    let policy = t.map(|t| t.tenant().mfa.clone()).unwrap_or_default();
     let uri = totp::provisioning_uri(&policy, secret, &issuer, account).unwrap_or_default();
     let page = page_for(app, tenant, "Set up two-step sign-in", rid).await;
     let nonce = page.nonce.clone();
