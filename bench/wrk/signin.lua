@@ -1,5 +1,6 @@
 -- The full sign-in, as a browser does it: authorize -> sign-in page -> form post (password,
 -- Argon2id) -> code -> token. Each thread (one connection) loops through the four requests.
+-- Each connection signs in as its own person, bench-learner-N (bench/realm.toml).
 dofile(os.getenv("BENCH_WRK") .. "/common.lua")
 local authorize = os.getenv("BENCH_AUTHORIZE")
 local verifier = os.getenv("BENCH_VERIFIER")
@@ -15,7 +16,7 @@ function request()
     return wrk.format("GET", "/login?tx=" .. tx)
   elseif step == 3 then
     return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = cookie },
-      "tx=" .. tx .. "&csrf=" .. csrf .. "&login=learner%40demo.test&password=Lanyard-demo-pass-2026")
+      "tx=" .. tx .. "&csrf=" .. csrf .. "&login=bench-learner-" .. ((id - 1) % 16 + 1) .. "%40demo.test&password=Lanyard-demo-pass-2026")
   else
     return wrk.format("POST", "/token", { ["Content-Type"] = form },
       "grant_type=authorization_code&client_id=bench-app&redirect_uri=" .. redirect .. "&code_verifier=" .. verifier .. "&code=" .. code)
