@@ -6,6 +6,12 @@ use lanyard_server::cli::{self, Cli, Command};
 use lanyard_server::config::{Config, LogFormat};
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers,
+/// and glibc spent about a seventh of a token request's CPU doing it (measured; see
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
