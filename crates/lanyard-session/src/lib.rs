@@ -62,6 +62,25 @@ pub trait SessionStore: Send + Sync + 'static {
         new: &[u8],
         ttl: Duration,
     ) -> Result<Swap, SessionError>;
+    /// [`SessionStore::swap`] of `expected` for `new`; when it swapped, `expected` is also
+    /// added to the set at `history` (as [`SessionStore::add_member`] does). Stores that can
+    /// do both in one step (Redis, with a script) should.
+    async fn swap_remembering(
+        &self,
+        key: &str,
+        expected: &str,
+        new: &str,
+        history: &str,
+        ttl: Duration,
+    ) -> Result<Swap, SessionError> {
+        let swapped = self
+            .swap(key, expected.as_bytes(), new.as_bytes(), ttl)
+            .await?;
+        if matches!(swapped, Swap::Swapped) {
+            self.add_member(history, expected, ttl).await?;
+        }
+        Ok(swapped)
+    }
     /// Adds one to the counter at `key` (created at 1, expiring after `ttl`) and returns it.
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, SessionError>;
     /// Adds `member` to the set at `key` and (re)sets its expiry to at least `ttl`.

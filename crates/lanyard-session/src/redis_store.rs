@@ -13,6 +13,7 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     swap: Script,
+    swap_remembering: Script,
     incr: Script,
     add: Script,
 }
@@ -46,6 +47,18 @@ impl RedisStore {
                   if not v then return {0, false} end
                   if v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return {1, false} end
                   return {2, v}",
+            ),
+            // Compare-and-swap that, when it swaps, also records the old value in a set
+            // (keeping the set's longest expiry): one round trip for a token rotation.
+            swap_remembering: Script::new(
+                r"local v = redis.call('GET', KEYS[1])
+                  if not v then return {0, false} end
+                  if v ~= ARGV[1] then return {2, v} end
+                  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+                  redis.call('SADD', KEYS[2], ARGV[1])
+                  local t = redis.call('PTTL', KEYS[2])
+                  if t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+                  return {1, false}",
             ),
             // Counter whose window starts with its first increment.
             incr: Script::new(
@@ -131,6 +144,32 @@ impl SessionStore for RedisStore {
         let (code, current): (i64, Option<Vec<u8>>) = self
             .swap
             .key(self.key(key))
+            .arg(expected)
+            .arg(new)
+            .arg(ms(ttl))
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(match code {
+            1 => Swap::Swapped,
+            2 => Swap::Mismatch(current.unwrap_or_default()),
+            _ => Swap::Missing,
+        })
+    }
+
+    async fn swap_remembering(
+        &self,
+        key: &str,
+        expected: &str,
+        new: &str,
+        history: &str,
+        ttl: Duration,
+    ) -> Result<Swap, SessionError> {
+        let mut c = self.conn.clone();
+        let (code, current): (i64, Option<Vec<u8>>) = self
+            .swap_remembering
+            .key(self.key(key))
+            .key(self.key(history))
             .arg(expected)
             .arg(new)
             .arg(ms(ttl))

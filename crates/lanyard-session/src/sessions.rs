@@ -216,30 +216,40 @@ impl Sessions {
         let Some(family) = self.family(id).await? else {
             return Ok(Rotation::Invalid);
         };
+        self.rotate_family(family, presented, next, now).await
+    }
+
+    /// [`Sessions::rotate`] for a family the caller has just read (one store round trip
+    /// fewer). If the family was revoked since, its current token is gone and the
+    /// rotation is refused.
+    pub async fn rotate_family(
+        &self,
+        family: RefreshFamily,
+        presented: &str,
+        next: &str,
+        now: i64,
+    ) -> Result<Rotation, SessionError> {
+        let id = family.id.clone();
         let ttl = secs_until(family.expires_at, now);
         match self
             .store
-            .swap(
+            .swap_remembering(
                 &format!("rf_cur:{id}"),
-                presented.as_bytes(),
-                next.as_bytes(),
+                presented,
+                next,
+                &format!("rf_prev:{id}"),
                 ttl,
             )
             .await?
         {
-            Swap::Swapped => {
-                self.store
-                    .add_member(&format!("rf_prev:{id}"), presented, ttl)
-                    .await?;
-                Ok(Rotation::Rotated(family))
-            }
+            Swap::Swapped => Ok(Rotation::Rotated(family)),
             Swap::Mismatch(_)
                 if self
                     .store
                     .is_member(&format!("rf_prev:{id}"), presented)
                     .await? =>
             {
-                self.revoke_family(id).await?;
+                self.revoke_family(&id).await?;
                 Ok(Rotation::Reused(family))
             }
             Swap::Mismatch(_) | Swap::Missing => Ok(Rotation::Invalid),

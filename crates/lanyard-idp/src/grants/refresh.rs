@@ -113,8 +113,8 @@ pub(super) async fn exchange(
     .await?;
     match provider
         .sessions()
-        .rotate(
-            family_id,
+        .rotate_family(
+            family,
             &sha256_hex(secret),
             &sha256_hex(&next_secret),
             provider.now(),
