@@ -107,6 +107,14 @@ pub(crate) async fn load_user(
         .bind(id.to_string())
         .fetch_optional(&mut *conn)
         .await?;
+    with_children(conn, row).await
+}
+
+/// The person of `row` (if any), with roles, groups and attributes.
+async fn with_children(
+    conn: &mut AnyConnection,
+    row: Option<sqlx::any::AnyRow>,
+) -> Result<Option<User>, StoreError> {
     let Some(row) = row else { return Ok(None) };
     let mut u = user_row(&row)?;
     fill_children(conn, &mut u).await?;
@@ -114,29 +122,29 @@ pub(crate) async fn load_user(
 }
 
 async fn fill_children(conn: &mut AnyConnection, u: &mut User) -> Result<(), StoreError> {
-    let id = u.id.to_string();
-    for r in sqlx::query("SELECT role_id FROM user_roles WHERE user_id = $1")
-        .bind(id.clone())
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        u.roles.insert(rows::id(&r, "role_id")?);
-    }
-    for r in sqlx::query("SELECT name FROM user_groups WHERE user_id = $1")
-        .bind(id.clone())
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        u.profile.groups.insert(rows::text(&r, "name")?);
-    }
-    for r in sqlx::query("SELECT key, value FROM user_attributes WHERE user_id = $1")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        u.profile
-            .attributes
-            .insert(rows::text(&r, "key")?, rows::text(&r, "value")?);
+    // Roles, groups and attributes in one round trip.
+    let rows = sqlx::query(
+        "SELECT 'r' AS kind, role_id AS k, CAST(NULL AS TEXT) AS v FROM user_roles WHERE user_id = $1
+         UNION ALL SELECT 'g', name, CAST(NULL AS TEXT) FROM user_groups WHERE user_id = $1
+         UNION ALL SELECT 'a', key, value FROM user_attributes WHERE user_id = $1",
+    )
+    .bind(u.id.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in rows {
+        match rows::text(&r, "kind")?.as_str() {
+            "r" => {
+                u.roles.insert(rows::id(&r, "k")?);
+            }
+            "g" => {
+                u.profile.groups.insert(rows::text(&r, "k")?);
+            }
+            _ => {
+                u.profile
+                    .attributes
+                    .insert(rows::text(&r, "k")?, rows::text(&r, "v")?);
+            }
+        }
     }
     Ok(())
 }
@@ -149,16 +157,13 @@ pub(crate) async fn find_by_login(
 ) -> Result<Option<User>, StoreError> {
     let key = normalise_login(login);
     let row = sqlx::query(
-        "SELECT id FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2) ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1",
+        "SELECT * FROM users WHERE tenant_id = $1 AND (email_lower = $2 OR username_lower = $2) ORDER BY CASE WHEN email_lower = $2 THEN 0 ELSE 1 END LIMIT 1",
     )
     .bind(tenant.to_string())
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    match row {
-        Some(r) => load_user(conn, rows::id(&r, "id")?).await,
-        None => Ok(None),
-    }
+    with_children(conn, row).await
 }
 
 /// Checks a person's references (location, roles, main role) against his tenant.
