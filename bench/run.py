@@ -212,6 +212,40 @@ def peer(work):
         token = client_token(port, "/token", "bench-opaque", "bench-secret-opaque-0123456789")
         rows.append(measure("introspection", proc.pid, url + "/token/introspection", "post.lua",
                             {"BENCH_BODY": "token=" + token, "BENCH_BASIC": basic("demo-service", "demo-service-secret")}))
+
+        def refresh_token_of_peer():
+            # A real sign-in through the peer's interaction pages. oidc-provider grants offline_access
+            # only with prompt=consent (server.mjs confirms it without a page), and the scope has no
+            # openid so that a refresh, like Lanyard's, answers without a newly signed ID token.
+            b = Browser(port)
+            verifier, challenge = pkce()
+            path = authorize_path(challenge, "offline_access api") + "&prompt=consent"
+            for _ in range(8):
+                status, h, page = b.req("GET", path)
+                if status == 200:  # the sign-in page
+                    action = re.search(r'<form method="post" action="([^"]+)"', page).group(1)
+                    status, h, page = b.req("POST", action, urllib.parse.urlencode({"login": "learner@demo.test", "password": PASSWORD}))
+                if status != 303:
+                    raise RuntimeError(f"peer sign-in: {path} answered {status}: {page[:200]}")
+                loc = urllib.parse.urlsplit(h["location"])
+                if loc.path == "/callback":
+                    break
+                path = loc.path + ("?" + loc.query if loc.query else "")
+            else:
+                raise RuntimeError("peer sign-in: no code after 8 redirects")
+            code = urllib.parse.parse_qs(loc.query)["code"][0]
+            form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT, "client_id": "bench-app", "code_verifier": verifier})
+            _, _, body = b.req("POST", "/token", form)
+            return json.loads(body)["refresh_token"]
+
+        tokens = os.path.join(work, "peer-refresh.txt")
+        with open(tokens, "w") as f:
+            f.write("\n".join(refresh_token_of_peer() for _ in range(CONNS)) + "\n")
+        rows.append(measure("refresh_token", proc.pid, url, "refresh.lua", {"BENCH_TOKENS": tokens}, per_flow=True))
+        verifier, challenge = pkce()
+        # The peer's sign-in takes 5 requests (authorize, sign-in page, form post, resume, token).
+        rows.append(measure("sign-in (4 requests)", proc.pid, url, "peer_signin.lua",
+                            {"BENCH_AUTHORIZE": authorize_path(challenge, "openid api"), "BENCH_VERIFIER": verifier}, per_flow=True))
         rows.append(measure("jwks", proc.pid, url + "/jwks", "get.lua", {}))
         rows.append(measure("discovery", proc.pid, url + "/.well-known/openid-configuration", "get.lua", {}))
         return {"ready_ms": round(ready_ms, 1), "idle_rss_mb": round(idle, 1), "loaded_rss_mb": max(r["rss_mb"] for r in rows), "workloads": rows}
