@@ -8,7 +8,8 @@
 
 use lanyard_core::{Argon2Params, HashMemory, PasswordHash, Secret};
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 /// Why a hash was not computed.
@@ -28,15 +29,29 @@ type Job = Box<dyn FnOnce(&mut HashMemory) + Send>;
 #[derive(Clone)]
 pub struct Hasher {
     params: Argon2Params,
-    jobs: SyncSender<Job>,
+    jobs: Sender<Job>,
+    /// Hashes admitted and not yet finished (waiting or running), at most `capacity`.
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
     dummy: Arc<tokio::sync::OnceCell<PasswordHash>>,
+}
+
+/// A place in the hashing pool, held from admission until the hash is done (or abandoned).
+/// Taking it first lets a caller know a hash will be computed before it counts an attempt
+/// against the sign-in throttle: a "busy" answer must not lock anybody out.
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Hasher {
     /// `threads` hashing threads, `queue` more hashes waiting. The threads end when the last
     /// clone of the `Hasher` is dropped.
     pub fn new(params: Argon2Params, threads: usize, queue: usize) -> std::io::Result<Self> {
-        let (jobs, waiting) = sync_channel::<Job>(queue);
+        let (jobs, waiting) = channel::<Job>();
         let waiting = Arc::new(Mutex::new(waiting));
         for i in 0..threads.max(1) {
             let waiting = waiting.clone();
@@ -47,6 +62,8 @@ impl Hasher {
         Ok(Self {
             params,
             jobs,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            capacity: threads.max(1) + queue,
             dummy: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
@@ -56,33 +73,43 @@ impl Hasher {
         &self.params
     }
 
-    /// Queues `job`, or refuses it at once when every thread is busy and the queue is full.
+    /// A place for one hash, or `Busy` at once when every thread is busy and the queue is
+    /// full.
+    pub fn admit(&self) -> Result<Admission, HashError> {
+        if self.in_flight.fetch_add(1, Ordering::SeqCst) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            return Err(HashError::Busy);
+        }
+        Ok(Admission(self.in_flight.clone()))
+    }
+
+    /// Queues `job` in the place `admission` holds (released when the job is done).
     fn submit<T: Send + 'static>(
         &self,
+        admission: Admission,
         job: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<tokio::sync::oneshot::Receiver<T>, HashError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
+            let _admission = admission;
             // Whoever asked has gone (the client closed the connection while it waited):
             // nobody would read the answer, so the work is skipped.
             if !done.is_closed() {
                 let _ = done.send(job(memory));
             }
         });
-        match self.jobs.try_send(job) {
-            Ok(()) => Ok(result),
-            Err(TrySendError::Full(_)) => Err(HashError::Busy),
-            Err(TrySendError::Disconnected(_)) => {
-                Err(HashError::Failed("the hashing threads have stopped".into()))
-            }
-        }
+        self.jobs
+            .send(job)
+            .map_err(|_| HashError::Failed("the hashing threads have stopped".into()))?;
+        Ok(result)
     }
 
     async fn run<T: Send + 'static>(
         &self,
+        admission: Admission,
         job: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        self.submit(job)?
+        self.submit(admission, job)?
             .await
             .map_err(|_| HashError::Failed("the hashing job panicked".into()))
     }
@@ -90,26 +117,44 @@ impl Hasher {
     /// Hashes a new password.
     pub async fn hash(&self, password: Secret) -> Result<PasswordHash, HashError> {
         let params = self.params;
-        self.run(move |_| PasswordHash::create(&password, &params))
-            .await?
-            .map_err(|e| HashError::Failed(e.to_string()))
+        self.run(self.admit()?, move |_| {
+            PasswordHash::create(&password, &params)
+        })
+        .await?
+        .map_err(|e| HashError::Failed(e.to_string()))
     }
 
     /// Checks a password against a stored hash.
     pub async fn verify(&self, hash: PasswordHash, password: Secret) -> Result<bool, HashError> {
-        self.run(move |memory| hash.verify_in(&password, memory))
+        self.verify_admitted(self.admit()?, hash, password).await
+    }
+
+    /// [`Hasher::verify`] in a place taken with [`Hasher::admit`].
+    pub async fn verify_admitted(
+        &self,
+        admission: Admission,
+        hash: PasswordHash,
+        password: Secret,
+    ) -> Result<bool, HashError> {
+        self.run(admission, move |memory| hash.verify_in(&password, memory))
             .await
     }
 
     /// Spends the same work as [`Hasher::verify`] for a person who does not exist, so that
     /// the answer takes as long either way.
-    pub async fn verify_dummy(&self, password: Secret) -> Result<bool, HashError> {
+    pub async fn verify_dummy(
+        &self,
+        admission: Admission,
+        password: Secret,
+    ) -> Result<bool, HashError> {
         let hash = self
             .dummy
             .get_or_try_init(|| self.hash(Secret::new("lanyard-dummy-password-for-timing")))
             .await?
             .clone();
-        self.verify(hash, password).await.map(|_| false)
+        self.verify_admitted(admission, hash, password)
+            .await
+            .map(|_| false)
     }
 }
 
@@ -140,7 +185,10 @@ mod tests {
             .await
             .unwrap());
         assert!(!h.verify(hash, Secret::new("wrong")).await.unwrap());
-        assert!(!h.verify_dummy(Secret::new("anything")).await.unwrap());
+        assert!(!h
+            .verify_dummy(h.admit().unwrap(), Secret::new("anything"))
+            .await
+            .unwrap());
     }
 
     #[tokio::test]
@@ -158,9 +206,14 @@ mod tests {
                 rx.lock().map(|r| r.recv().is_ok()).unwrap_or(false)
             }
         };
-        let a = h.submit(blocked(rx.clone(), started_tx.clone())).unwrap();
+        let a = h
+            .submit(h.admit().unwrap(), blocked(rx.clone(), started_tx.clone()))
+            .unwrap();
         started.recv().unwrap();
-        let b = h.submit(blocked(rx.clone(), started_tx.clone())).unwrap();
+        let b = h
+            .submit(h.admit().unwrap(), blocked(rx.clone(), started_tx.clone()))
+            .unwrap();
+        assert!(matches!(h.admit(), Err(HashError::Busy)));
         assert!(matches!(
             h.hash(Secret::new("some-password-123")).await,
             Err(HashError::Busy)
@@ -168,7 +221,8 @@ mod tests {
         release.send(()).unwrap();
         release.send(()).unwrap();
         assert!(a.await.unwrap() && b.await.unwrap());
-        // Once drained, work is accepted again.
+        // Once drained, work is accepted again; the places were given back.
+        assert_eq!(h.in_flight.load(Ordering::SeqCst), 0);
         assert!(h.hash(Secret::new("some-password-123")).await.is_ok());
     }
 
@@ -177,16 +231,22 @@ mod tests {
         let h = Hasher::new(Argon2Params::default(), 1, 4).unwrap();
         let (release, rx) = std::sync::mpsc::channel::<()>();
         let running = h
-            .submit(move |_: &mut HashMemory| rx.recv().is_ok())
+            .submit(h.admit().unwrap(), move |_: &mut HashMemory| {
+                rx.recv().is_ok()
+            })
             .unwrap();
         let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = ran.clone();
         let abandoned = h
-            .submit(move |_: &mut HashMemory| flag.store(true, std::sync::atomic::Ordering::SeqCst))
+            .submit(h.admit().unwrap(), move |_: &mut HashMemory| {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
             .unwrap();
         drop(abandoned);
         let panics = h
-            .submit(|_: &mut HashMemory| -> bool { panic!("boom") })
+            .submit(h.admit().unwrap(), |_: &mut HashMemory| -> bool {
+                panic!("boom")
+            })
             .unwrap();
         release.send(()).unwrap();
         assert!(running.await.unwrap());

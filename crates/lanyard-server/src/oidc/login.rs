@@ -540,6 +540,13 @@ async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Out
     let kv = app.sessions.store();
     let tenant = tx.tenant_id.to_string();
     let limits = app.limits();
+    // A place in the hashing pool first: a sign-in refused as "busy" checks no password, so
+    // it must not count against the throttle (or a rush of people would lock themselves out).
+    let admission = match app.hasher.admit() {
+        Ok(a) => a,
+        Err(crate::hashing::HashError::Busy) => return Ok(Outcome::Busy),
+        Err(e) => return Err(SignInError::Hash(e)),
+    };
     let Some(attempt) = throttle::begin(kv, &limits, &tenant, &f.login, ip).await? else {
         return Ok(Outcome::Locked);
     };
@@ -551,8 +558,8 @@ async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Out
     let password = Secret::new(f.password.clone());
     // Unknown people cost the same hashing work as known ones: timing reveals nothing.
     let verified = match hash {
-        Some(h) => app.hasher.verify(h, password).await,
-        None => app.hasher.verify_dummy(password).await,
+        Some(h) => app.hasher.verify_admitted(admission, h, password).await,
+        None => app.hasher.verify_dummy(admission, password).await,
     };
     let verified = match verified {
         Ok(v) => v,

@@ -997,6 +997,61 @@ async fn a_refused_refresh_leaves_the_token_usable_and_hints_do_not_mislead() {
 }
 
 #[tokio::test]
+async fn a_full_hashing_pool_answers_503_without_counting_against_the_lockout() {
+    // One hashing thread, no waiting places: a rush of sign-ins finds the pool full.
+    let l = Lanyard::demo(
+        &[
+            ("LANYARD_PASSWORDS__HASHING_THREADS", "1"),
+            ("LANYARD_PASSWORDS__HASHING_QUEUE", "0"),
+        ],
+        "",
+    )
+    .await;
+    let b = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let (tx, csrf, _) = b
+        .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
+        .await;
+    let rush: Vec<_> = (0..16)
+        .map(|i| {
+            let (http, base, tx, csrf) = (b.http.clone(), l.base.clone(), tx.clone(), csrf.clone());
+            tokio::spawn(async move {
+                let pw = format!("wrong-password-{i:04}");
+                let r = http
+                    .post(format!("{base}/login"))
+                    .form(&[
+                        ("tx", tx.as_str()),
+                        ("csrf", csrf.as_str()),
+                        ("login", "learner@demo.test"),
+                        ("password", pw.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.headers().contains_key("retry-after"))
+            })
+        })
+        .collect();
+    let (mut busy, mut wrong) = (0, 0);
+    for r in rush {
+        match r.await.unwrap() {
+            (503, true) => busy += 1,
+            (401, _) => wrong += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(busy > 0, "the pool never filled ({wrong} checked)");
+    assert!(wrong <= 4, "{wrong} guesses were checked");
+    // Only the checked guesses counted: the right password still signs in.
+    assert_eq!(
+        b.submit_login(&tx, &csrf, "learner@demo.test", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+#[tokio::test]
 async fn parallel_guessing_cannot_outrun_the_lockout() {
     let l = Lanyard::demo(&[], "").await;
     let b = Browser::new(&l.base);
