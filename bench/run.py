@@ -67,14 +67,24 @@ def basic(user, secret):
     return base64.b64encode(f"{user}:{secret}".encode()).decode()
 
 
-def wrk(url, script, env):
+def wrk_start(url, script, env, conns=None, seconds=None):
+    """Starts wrk in the background; `wrk_result` waits for it and reads its summary."""
+    conns, seconds = conns or CONNS, seconds or SECONDS
     e = dict(os.environ, BENCH_WRK=WRK_DIR, **env)
-    out = subprocess.run(["wrk", f"-t{CONNS}", f"-c{CONNS}", f"-d{SECONDS}s", "--latency", "-s", os.path.join(WRK_DIR, script), url],
-                         env=e, capture_output=True, text=True, timeout=SECONDS + 60)
-    m = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
+    return subprocess.Popen(["wrk", f"-t{conns}", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", os.path.join(WRK_DIR, script), url],
+                            env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wrk_result(proc, timeout):
+    out, err = proc.communicate(timeout=timeout)
+    m = re.search(r"^WRKJSON (.*)$", out, re.M)
     if not m:
-        raise RuntimeError(f"wrk failed: {out.stdout}\n{out.stderr}")
+        raise RuntimeError(f"wrk failed: {out}\n{err}")
     return json.loads(m.group(1))
+
+
+def wrk(url, script, env, conns=None, seconds=None):
+    return wrk_result(wrk_start(url, script, env, conns, seconds), (seconds or SECONDS) + 60)
 
 
 def measure(name, pid, url, script, env, per_flow=False):
@@ -187,7 +197,101 @@ def lanyard(setup, services, work):
         rows.append(measure("jwks", proc.pid, url + "/jwks", "get.lua", {}))
         rows.append(measure("discovery", proc.pid, url + "/.well-known/openid-configuration", "get.lua", {}))
         loaded = max(r["rss_mb"] for r in rows)
-        return {"ready_ms": round(ready_ms, 1), "idle_rss_mb": round(idle, 1), "loaded_rss_mb": loaded, "workloads": rows}
+        out = {"ready_ms": round(ready_ms, 1), "idle_rss_mb": round(idle, 1), "loaded_rss_mb": loaded, "workloads": rows}
+        if setup == "embedded":
+            out["soak"] = soak(proc.pid, url, token)
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+SOAK_SECONDS = 2 if SMOKE else int(os.environ.get("BENCH_SOAK_SECONDS", "300"))
+
+
+def soak(pid, url, token):
+    """Runs the soak mix at 80 % of its measured capacity for SOAK_SECONDS, sampling memory.
+
+    Capacity is the unpaced rate of the same mix; each connection is then paced with a wait
+    between its requests, corrected twice from short trial runs."""
+    env = {"BENCH_GRANT_BASIC": basic("bench-rs256", "bench-secret-rs256-0123456789"),
+           "BENCH_INTROSPECT_BASIC": basic("demo-service", "demo-service-secret"), "BENCH_TOKEN": token}
+    probe = 1 if SMOKE else 5
+    full = wrk(url, "soak.lua", dict(env, BENCH_DELAY_MS="0"), seconds=probe)
+    capacity = full["requests"] / (full["duration_us"] / 1e6)
+    target = 0.8 * capacity
+    period_ms = CONNS / target * 1000  # per connection, between the starts of two requests
+    busy_ms = CONNS / capacity * 1000  # a request's own time at full load (an over-estimate at 80 %)
+    pause = max(period_ms - busy_ms, 0.0)
+    for _ in range(2):  # correct the pause from what a trial achieves
+        trial = wrk(url, "soak.lua", dict(env, BENCH_DELAY_MS=f"{pause:.4f}"), seconds=probe)
+        achieved = trial["requests"] / (trial["duration_us"] / 1e6)
+        pause = max(pause + CONNS / target * 1000 - CONNS / achieved * 1000, 0.0)
+    log(f"  soak: capacity {capacity:,.0f}/s, pacing for {target:,.0f}/s ({pause:.3f} ms between requests), {SOAK_SECONDS} s")
+    c0 = cpu_seconds(pid)
+    run = wrk_start(url, "soak.lua", dict(env, BENCH_DELAY_MS=f"{pause:.4f}"), seconds=SOAK_SECONDS)
+    samples, t0 = [], time.monotonic()
+    while run.poll() is None:
+        samples.append((round(time.monotonic() - t0, 1), round(rss_mb(pid), 1)))
+        time.sleep(0.5 if SMOKE else 5)
+    r = wrk_result(run, 60)
+    rate = r["requests"] / (r["duration_us"] / 1e6)
+    rss = [m for _, m in samples]
+    minute = max(1, len(rss) // 5)
+    first, last = sum(rss[:minute]) / minute, sum(rss[-minute:]) / minute
+    out = {"seconds": SOAK_SECONDS, "capacity_per_s": round(capacity), "rate_per_s": round(rate),
+           "share_of_capacity": round(rate / capacity, 3), "requests": r["requests"],
+           "failed": r["status_errors"] + r["socket_errors"], "p50_ms": round(r["p50_us"] / 1000, 2),
+           "p99_ms": round(r["p99_us"] / 1000, 2), "cpu_s": round(cpu_seconds(pid) - c0, 1),
+           "rss_first_mb": round(first, 1), "rss_last_mb": round(last, 1), "rss_max_mb": max(rss), "rss_samples": samples}
+    log(f"  soak: {out['rate_per_s']:,}/s ({out['share_of_capacity']:.0%} of capacity), {out['requests']:,} requests, "
+        f"failed {out['failed']}, RSS {out['rss_first_mb']} -> {out['rss_last_mb']} MB (max {out['rss_max_mb']})")
+    return out
+
+
+def burst(services, work):
+    """JWKS and token latency, alone and while a burst of sign-ins fills the hashing pool.
+
+    A Lanyard of its own (embedded, hashing queue of 16) so the pool overflows: the sign-ins it
+    cannot queue must be refused at once with 503 and Retry-After."""
+    port = free_port()
+    env = dict(os.environ, LANYARD_SERVER__LISTEN=f"127.0.0.1:{port}", LANYARD_SERVER__ISSUER=f"http://127.0.0.1:{port}",
+               LANYARD_SECRETS__KEY_FILE=os.path.join(work, "burst.key"), LANYARD_LOG__LEVEL="error",
+               LANYARD_DATABASE__URL=f"sqlite://{work}/burst.db", LANYARD_PASSWORDS__HASHING_QUEUE="16")
+    subprocess.run([LANYARD, "apply", os.path.join(work, "realm.toml")], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([LANYARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "burst.log"), "w"))
+    try:
+        wait_ready(port, "/readyz")
+        url = f"http://127.0.0.1:{port}"
+        seconds = 1 if SMOKE else 6
+        # Light, steady traffic (two connections each, a request every 5 ms on each): the
+        # latency an app sees, not the server's capacity.
+        paced = {"BENCH_DELAY_MS": "5"}
+        probes = {"jwks": ("get.lua", url + "/jwks", paced),
+                  "token": ("post.lua", url + "/token", dict(paced, BENCH_BODY="grant_type=client_credentials",
+                                                              BENCH_BASIC=basic("bench-es256", "bench-secret-es256-0123456789")))}
+
+        def latencies():
+            running = {n: wrk_start(u, sc, e, conns=2, seconds=seconds) for n, (sc, u, e) in probes.items()}
+            return {n: wrk_result(p, seconds + 60) for n, p in running.items()}
+
+        alone = latencies()
+        verifier, challenge = pkce()
+        rush = wrk_start(url, "signin.lua", {"BENCH_AUTHORIZE": authorize_path(challenge, "openid roles"), "BENCH_VERIFIER": verifier},
+                         conns=64, seconds=seconds + 2)
+        time.sleep(1)
+        during = latencies()
+        signins = wrk_result(rush, seconds + 60)
+        row = lambda r: {"p50_ms": round(r["p50_us"] / 1000, 2), "p99_ms": round(r["p99_us"] / 1000, 2),
+                         "per_s": round(r["requests"] / (r["duration_us"] / 1e6)), "failed": r["status_errors"] + r["socket_errors"]}
+        out = {"alone": {n: row(r) for n, r in alone.items()}, "during": {n: row(r) for n, r in during.items()},
+               "signins": {"connections": 64, "completed": signins["flows"], "busy_503": signins["busy"],
+                           "other_failures": signins["status_errors"] - signins["busy"] + signins["socket_errors"],
+                           "p50_ms": round(signins["p50_us"] / 1000, 2), "p99_ms": round(signins["p99_us"] / 1000, 2)}}
+        log(f"  burst: jwks p99 {out['alone']['jwks']['p99_ms']} -> {out['during']['jwks']['p99_ms']} ms, token p99 "
+            f"{out['alone']['token']['p99_ms']} -> {out['during']['token']['p99_ms']} ms; sign-ins {signins['flows']} done, "
+            f"{signins['busy']} refused with 503 + Retry-After, {out['signins']['other_failures']} other failures")
+        return out
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -282,12 +386,18 @@ def main():
         "ceiling": ceiling,
         "sessions": sessions,
         "lanyard": {s: lanyard(s, services, work) for s in ("embedded", "redis-pg")},
+        "burst": burst(services, work),
         "peer": peer(work),
     }
     if "redis_bytes_per_session" not in sessions:
         sys.exit("bench: could not measure Redis memory per session")
     failed = [(s, r["workload"]) for s, v in results["lanyard"].items() for r in v["workloads"] if r["failed"] or not r["ops"]]
     failed += [("peer", r["workload"]) for r in results["peer"]["workloads"] if r["failed"] or not r["ops"]]
+    if results["lanyard"]["embedded"]["soak"]["failed"]:
+        failed.append(("embedded", "soak"))
+    b = results["burst"]
+    if b["signins"]["other_failures"] or any(r["failed"] for r in b["during"].values()) or not b["signins"]["completed"]:
+        failed.append(("embedded", "sign-in burst"))
     shutil.rmtree(work, ignore_errors=True)
     if SMOKE:
         print("bench smoke:", "ok" if not failed else f"FAILED {failed}")

@@ -1,5 +1,6 @@
 -- Shared by every workload: remember the threads, and print one JSON summary line at the end
--- (requests, non-2xx/3xx answers, socket errors, latency percentiles, completed flows). A script
+-- (requests, non-2xx/3xx answers, socket errors, latency percentiles, completed flows, answers
+-- refused as busy with Retry-After). A script
 -- may also count, in its `failed`, answers wrk took as fine but the flow could not go on with;
 -- they are reported as status errors.
 threads = {}
@@ -10,15 +11,28 @@ function setup(thread)
   if setup_thread then setup_thread(thread) end
 end
 
+-- BENCH_DELAY_MS (fractional milliseconds, if set) is waited before each request of a
+-- connection, to run below capacity. wrk waits whole milliseconds, so the fraction is spent as
+-- one more millisecond that often, at random. (A script may define its own delay instead.)
+local pace = tonumber(os.getenv("BENCH_DELAY_MS") or "")
+if pace then
+  function delay()
+    local whole = math.floor(pace)
+    if math.random() < pace - whole then whole = whole + 1 end
+    return whole
+  end
+end
+
 function done(summary, latency, requests)
-  local flows, failed = 0, 0
+  local flows, failed, busy = 0, 0, 0
   for _, t in ipairs(threads) do
     flows = flows + (t:get("flows") or 0)
     failed = failed + (t:get("failed") or 0)
+    busy = busy + (t:get("busy") or 0)
   end
   local e = summary.errors
   io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d,"flows":%d}\n',
+    'WRKJSON {"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,"p50_us":%d,"p99_us":%d,"flows":%d,"busy":%d}\n',
     summary.requests, summary.duration, e.status + failed, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(99), flows))
+    latency:percentile(50), latency:percentile(99), flows, busy))
 end

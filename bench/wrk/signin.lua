@@ -7,7 +7,14 @@ local verifier = os.getenv("BENCH_VERIFIER")
 local redirect = "http%3A%2F%2F127.0.0.1%3A8088%2Fcallback"
 local form = "application/x-www-form-urlencoded"
 local step, tx, csrf, cookie, code = 1, nil, nil, nil, nil
-flows = 0
+flows, busy = 0, 0
+local wait = 0
+
+function delay()
+  local w = wait
+  wait = 0
+  return w
+end
 
 function request()
   if step == 1 then
@@ -39,6 +46,12 @@ function response(status, headers, body)
     code = (header(headers, "location") or ""):match("code=([^&]+)"); ok = code ~= nil
   elseif step == 4 and status == 200 then
     flows = flows + 1; ok = true
+  elseif step == 3 and status == 503 and header(headers, "retry-after") then
+    -- The hashing pool is full: refused at once with Retry-After (counted apart; wrk counts
+    -- every 503 among its status errors).
+    busy = busy + 1
+    -- As a person would: wait as long as asked before starting again.
+    wait = 1000 * (tonumber(header(headers, "retry-after")) or 1)
   end
   step = ok and (step % 4) + 1 or 1
 end
