@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = "--smoke" in sys.argv
-SECONDS = 1 if SMOKE else int(os.environ.get("BENCH_SECONDS", "10"))
+SECONDS = 1 if SMOKE else int(os.environ.get("BENCH_SECONDS", "6"))
 CONNS = 2 if SMOKE else int(os.environ.get("BENCH_CONNECTIONS", "8"))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 LANYARD = os.environ.get("LANYARD_BIN", os.path.join(TARGET, "debug" if SMOKE else "release", "lanyard"))
