@@ -91,12 +91,15 @@ impl Hasher {
     ) -> Result<tokio::sync::oneshot::Receiver<T>, HashError> {
         let (done, result) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            let _admission = admission;
             // Whoever asked has gone (the client closed the connection while it waited):
             // nobody would read the answer, so the work is skipped.
-            if !done.is_closed() {
-                let _ = done.send(job(memory));
+            if done.is_closed() {
+                return;
             }
+            let answer = job(memory);
+            // The place is free before the answer is: whoever reads it may hash again at once.
+            drop(admission);
+            let _ = done.send(answer);
         });
         self.jobs
             .send(job)

@@ -95,6 +95,15 @@ impl RedisStore {
     }
 }
 
+/// What a swap script's `{code, current}` answer means.
+fn swap_result(code: i64, current: Option<Vec<u8>>) -> Swap {
+    match code {
+        1 => Swap::Swapped,
+        2 => Swap::Mismatch(current.unwrap_or_default()),
+        _ => Swap::Missing,
+    }
+}
+
 #[async_trait]
 impl SessionStore for RedisStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SessionError> {
@@ -150,11 +159,7 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
-        Ok(match code {
-            1 => Swap::Swapped,
-            2 => Swap::Mismatch(current.unwrap_or_default()),
-            _ => Swap::Missing,
-        })
+        Ok(swap_result(code, current))
     }
 
     async fn swap_remembering(
@@ -176,11 +181,7 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
-        Ok(match code {
-            1 => Swap::Swapped,
-            2 => Swap::Mismatch(current.unwrap_or_default()),
-            _ => Swap::Missing,
-        })
+        Ok(swap_result(code, current))
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, SessionError> {

@@ -1007,12 +1007,38 @@ async fn a_full_hashing_pool_answers_503_without_counting_against_the_lockout() 
         "",
     )
     .await;
+    let (b, tx, csrf, answers) = wrong_guesses_at_once(&l, 16).await;
+    let (mut busy, mut wrong) = (0, 0);
+    for answer in answers {
+        match answer {
+            (503, true) => busy += 1,
+            (401, _) => wrong += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert!(busy > 0, "the pool never filled ({wrong} checked)");
+    assert!(wrong <= 4, "{wrong} guesses were checked");
+    // Only the checked guesses counted: the right password still signs in.
+    assert_eq!(
+        b.submit_login(&tx, &csrf, "learner@demo.test", PASSWORD)
+            .await
+            .status(),
+        303
+    );
+}
+
+/// `n` wrong passwords for learner@demo.test posted at once on one sign-in form; returns the
+/// browser, the form's tx and csrf, and each answer's status and whether it had Retry-After.
+async fn wrong_guesses_at_once(
+    l: &Lanyard,
+    n: usize,
+) -> (Browser, String, String, Vec<(u16, bool)>) {
     let b = Browser::new(&l.base);
     let (_, challenge) = pkce();
     let (tx, csrf, _) = b
         .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
         .await;
-    let rush: Vec<_> = (0..16)
+    let guesses: Vec<_> = (0..n)
         .map(|i| {
             let (http, base, tx, csrf) = (b.http.clone(), l.base.clone(), tx.clone(), csrf.clone());
             tokio::spawn(async move {
@@ -1032,58 +1058,22 @@ async fn a_full_hashing_pool_answers_503_without_counting_against_the_lockout() 
             })
         })
         .collect();
-    let (mut busy, mut wrong) = (0, 0);
-    for r in rush {
-        match r.await.unwrap() {
-            (503, true) => busy += 1,
-            (401, _) => wrong += 1,
-            other => panic!("unexpected answer {other:?}"),
-        }
+    let mut answers = Vec::new();
+    for g in guesses {
+        answers.push(g.await.unwrap());
     }
-    assert!(busy > 0, "the pool never filled ({wrong} checked)");
-    assert!(wrong <= 4, "{wrong} guesses were checked");
-    // Only the checked guesses counted: the right password still signs in.
-    assert_eq!(
-        b.submit_login(&tx, &csrf, "learner@demo.test", PASSWORD)
-            .await
-            .status(),
-        303
-    );
+    (b, tx, csrf, answers)
 }
 
 #[tokio::test]
 async fn parallel_guessing_cannot_outrun_the_lockout() {
     let l = Lanyard::demo(&[], "").await;
-    let b = Browser::new(&l.base);
-    let (_, challenge) = pkce();
-    let (tx, csrf, _) = b
-        .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
-        .await;
     // Twenty guesses at once: the lock must hold them to the per-account limit (5), not to
     // however many were in flight before the first failure was counted.
-    let guesses: Vec<_> = (0..20)
-        .map(|i| {
-            let (http, base, tx, csrf) = (b.http.clone(), l.base.clone(), tx.clone(), csrf.clone());
-            tokio::spawn(async move {
-                let pw = format!("wrong-password-{i:04}");
-                http.post(format!("{base}/login"))
-                    .form(&[
-                        ("tx", tx.as_str()),
-                        ("csrf", csrf.as_str()),
-                        ("login", "learner@demo.test"),
-                        ("password", pw.as_str()),
-                    ])
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16()
-            })
-        })
-        .collect();
+    let (b, tx, csrf, answers) = wrong_guesses_at_once(&l, 20).await;
     let mut wrong = 0;
-    for g in guesses {
-        match g.await.unwrap() {
+    for (status, _) in answers {
+        match status {
             401 => wrong += 1,
             429 => {}
             other => panic!("unexpected status {other}"),
