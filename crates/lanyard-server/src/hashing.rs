@@ -33,7 +33,7 @@ pub struct Hasher {
     /// Hashes admitted and not yet finished (waiting or running), at most `capacity`.
     in_flight: Arc<AtomicUsize>,
     capacity: usize,
-    dummy: Arc<tokio::sync::OnceCell<PasswordHash>>,
+    dummy: Arc<std::sync::OnceLock<Option<PasswordHash>>>,
 }
 
 /// A place in the hashing pool, held from admission until the hash is done (or abandoned).
@@ -64,7 +64,7 @@ impl Hasher {
             jobs,
             in_flight: Arc::new(AtomicUsize::new(0)),
             capacity: threads.max(1) + queue,
-            dummy: Arc::new(tokio::sync::OnceCell::new()),
+            dummy: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -144,20 +144,26 @@ impl Hasher {
     }
 
     /// Spends the same work as [`Hasher::verify`] for a person who does not exist, so that
-    /// the answer takes as long either way.
+    /// the answer takes as long either way. The stand-in hash is made, the first time, inside
+    /// the same place: this never needs a second one (which could be refused after the
+    /// attempt was counted).
     pub async fn verify_dummy(
         &self,
         admission: Admission,
         password: Secret,
     ) -> Result<bool, HashError> {
-        let hash = self
-            .dummy
-            .get_or_try_init(|| self.hash(Secret::new("lanyard-dummy-password-for-timing")))
-            .await?
-            .clone();
-        self.verify_admitted(admission, hash, password)
-            .await
-            .map(|_| false)
+        let (dummy, params) = (self.dummy.clone(), self.params);
+        self.run(admission, move |memory| {
+            let stand_in = dummy.get_or_init(|| {
+                PasswordHash::create(&Secret::new("lanyard-dummy-password-for-timing"), &params)
+                    .ok()
+            });
+            if let Some(h) = stand_in {
+                let _ = h.verify_in(&password, memory);
+            }
+            false
+        })
+        .await
     }
 }
 
@@ -192,6 +198,19 @@ mod tests {
             .verify_dummy(h.admit().unwrap(), Secret::new("anything"))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_login_needs_only_its_own_place() {
+        // One place in all: the stand-in hash is made inside it, not in a second one.
+        let h = Hasher::new(Argon2Params::default(), 1, 0).unwrap();
+        let place = h.admit().unwrap();
+        assert!(matches!(h.admit(), Err(HashError::Busy)));
+        assert!(!h
+            .verify_dummy(place, Secret::new("anything"))
+            .await
+            .unwrap());
+        assert_eq!(h.in_flight.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
