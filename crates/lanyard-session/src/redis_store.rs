@@ -13,7 +13,6 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     swap: Script,
-    swap_remembering: Script,
     incr: Script,
     add: Script,
 }
@@ -41,23 +40,19 @@ impl RedisStore {
         Ok(Self {
             conn,
             prefix: prefix.to_string(),
-            // Compare-and-swap: replace only if the current value is the expected one.
+            // Compare-and-swap: replace only if the current value is the expected one; with a
+            // second key, also record the old value in that set (keeping its longest expiry),
+            // so a token rotation is one round trip.
             swap: Script::new(
-                r"local v = redis.call('GET', KEYS[1])
-                  if not v then return {0, false} end
-                  if v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return {1, false} end
-                  return {2, v}",
-            ),
-            // Compare-and-swap that, when it swaps, also records the old value in a set
-            // (keeping the set's longest expiry): one round trip for a token rotation.
-            swap_remembering: Script::new(
                 r"local v = redis.call('GET', KEYS[1])
                   if not v then return {0, false} end
                   if v ~= ARGV[1] then return {2, v} end
                   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-                  redis.call('SADD', KEYS[2], ARGV[1])
-                  local t = redis.call('PTTL', KEYS[2])
-                  if t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+                  if KEYS[2] then
+                    redis.call('SADD', KEYS[2], ARGV[1])
+                    local t = redis.call('PTTL', KEYS[2])
+                    if t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
+                  end
                   return {1, false}",
             ),
             // Counter whose window starts with its first increment.
@@ -80,6 +75,33 @@ impl RedisStore {
         format!("{}{k}", self.prefix)
     }
 
+    /// The swap script on `keys` (the value, then optionally the set that records old values).
+    async fn run_swap(
+        &self,
+        keys: &[&str],
+        expected: &[u8],
+        new: &[u8],
+        ttl: Duration,
+    ) -> Result<Swap, SessionError> {
+        let mut c = self.conn.clone();
+        let mut call = self.swap.prepare_invoke();
+        for k in keys {
+            call.key(self.key(k));
+        }
+        let (code, current): (i64, Option<Vec<u8>>) = call
+            .arg(expected)
+            .arg(new)
+            .arg(ms(ttl))
+            .invoke_async(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(match code {
+            1 => Swap::Swapped,
+            2 => Swap::Mismatch(current.unwrap_or_default()),
+            _ => Swap::Missing,
+        })
+    }
+
     /// Bytes of memory Redis reports in use (for the benchmark's per-session figure).
     pub async fn used_memory(&self) -> Result<u64, SessionError> {
         let info: String = redis::cmd("INFO")
@@ -92,15 +114,6 @@ impl RedisStore {
             .find_map(|l| l.strip_prefix("used_memory:"))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0))
-    }
-}
-
-/// What a swap script's `{code, current}` answer means.
-fn swap_result(code: i64, current: Option<Vec<u8>>) -> Swap {
-    match code {
-        1 => Swap::Swapped,
-        2 => Swap::Mismatch(current.unwrap_or_default()),
-        _ => Swap::Missing,
     }
 }
 
@@ -149,17 +162,7 @@ impl SessionStore for RedisStore {
         new: &[u8],
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
-        let mut c = self.conn.clone();
-        let (code, current): (i64, Option<Vec<u8>>) = self
-            .swap
-            .key(self.key(key))
-            .arg(expected)
-            .arg(new)
-            .arg(ms(ttl))
-            .invoke_async(&mut c)
-            .await
-            .map_err(unavailable)?;
-        Ok(swap_result(code, current))
+        self.run_swap(&[key], expected, new, ttl).await
     }
 
     async fn swap_remembering(
@@ -170,18 +173,8 @@ impl SessionStore for RedisStore {
         history: &str,
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
-        let mut c = self.conn.clone();
-        let (code, current): (i64, Option<Vec<u8>>) = self
-            .swap_remembering
-            .key(self.key(key))
-            .key(self.key(history))
-            .arg(expected)
-            .arg(new)
-            .arg(ms(ttl))
-            .invoke_async(&mut c)
+        self.run_swap(&[key, history], expected.as_bytes(), new.as_bytes(), ttl)
             .await
-            .map_err(unavailable)?;
-        Ok(swap_result(code, current))
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, SessionError> {
