@@ -15,6 +15,7 @@ pub mod location;
 pub mod password;
 pub mod policy;
 pub mod preset;
+pub mod random;
 pub mod role;
 pub mod saml;
 pub mod scope;

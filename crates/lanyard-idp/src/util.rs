@@ -2,22 +2,16 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// `n` random bytes, base64url.
 pub fn random_token(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    B64.encode(b)
+    lanyard_core::random::token(n)
 }
 
 /// SHA-256, hex.
 pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    lanyard_core::random::hex(&Sha256::digest(s.as_bytes()))
 }
 
 /// SHA-256, base64url.

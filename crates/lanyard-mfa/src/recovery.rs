@@ -26,10 +26,7 @@ pub fn hash(code: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    Sha256::digest(norm.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    lanyard_core::random::hex(&Sha256::digest(norm.as_bytes()))
 }
 
 #[cfg(test)]

@@ -31,17 +31,10 @@ impl Page {
             brand: brand.into(),
             primary: b.primary_colour.unwrap_or_else(|| "#1d4ed8".into()),
             accent: b.accent_colour.unwrap_or_else(|| "#f59e0b".into()),
-            nonce: lanyard_idp_random(),
+            nonce: lanyard_core::random::hex_token(16),
             request_id: request_id.into(),
         }
     }
-}
-
-fn lanyard_idp_random() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// The sign-in form.

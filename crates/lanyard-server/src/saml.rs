@@ -112,7 +112,7 @@ async fn sso_post(
 
 /// Stores a request id as seen; `false` if it was seen before (a replay).
 async fn first_sight(app: &App, sp: &str, id: &str) -> Result<bool, lanyard_session::SessionError> {
-    let key = hex(&Sha256::digest(format!("{sp}\n{id}").as_bytes()));
+    let key = lanyard_core::random::hex(&Sha256::digest(format!("{sp}\n{id}").as_bytes()));
     app.sessions
         .store()
         .put_new(
@@ -121,10 +121,6 @@ async fn first_sight(app: &App, sp: &str, id: &str) -> Result<bool, lanyard_sess
             Duration::from_secs((message::MAX_AGE_SECS + 2 * message::SKEW_SECS) as u64),
         )
         .await
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 async fn sso(

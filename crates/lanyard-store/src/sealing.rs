@@ -80,7 +80,7 @@ impl Keyring {
         rand::rngs::OsRng.fill_bytes(key.as_mut());
         let mut id = [0u8; 4];
         rand::rngs::OsRng.fill_bytes(&mut id);
-        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let id = lanyard_core::random::hex(&id);
         format!(
             "# Lanyard key-encryption keys: newest first, one `id:base64` per line. Keep secret.\nk{id}:{}\n",
             B64.encode(key.as_ref())

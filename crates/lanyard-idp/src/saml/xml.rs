@@ -39,15 +39,7 @@ pub fn esc(s: &str) -> String {
 
 /// A fresh message or assertion id (an NCName: starts with `_`).
 pub fn new_id() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 20];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    let mut s = String::with_capacity(41);
-    s.push('_');
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
+    format!("_{}", lanyard_core::random::hex_token(20))
 }
 
 /// SAML's `xs:dateTime` in UTC.

@@ -85,10 +85,7 @@ pub(crate) fn csrf_ok(jar: &CookieJar, tx: &LoginTx, form: &str) -> bool {
 }
 
 pub(crate) fn random() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut b);
-    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+    lanyard_core::random::token(32)
 }
 
 pub(crate) fn secure(app: &App) -> bool {

@@ -77,12 +77,7 @@ async fn handle(
     // A hint for another session than this browser's proves nothing about this browser.
     let hint_matches = plan.confirmed && (plan.sid.is_none() || plan.sid == sid);
     if session.is_some() && !hint_matches && !confirmed_by_form {
-        let csrf = {
-            use rand::RngCore;
-            let mut b = [0u8; 24];
-            rand::rngs::OsRng.fill_bytes(&mut b);
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        };
+        let csrf = lanyard_core::random::hex_token(24);
         let page = page_for(
             &app,
             session.as_ref().map(|s| s.tenant_id),
