@@ -136,14 +136,26 @@ sqlx's query log showed why. What was changed, in order:
 
 Where targets are still missed, the cause measured:
 
-- **ES256 vs the peer (5×).** A grant costs about 30 µs of CPU of which the signature is 12 µs. Of the
-  rest, about a quarter is the kernel scheduling tokio's worker threads (~0.8 context switches per
-  request: workers park when idle and are woken by the I/O driver or each other; with two cores, every
-  wake-up is a switch), and the rest HTTP parsing/writing, the client's secret check, claims and JSON.
-  Going further means a thread-per-core server (one single-threaded runtime per core, each with its
-  own `SO_REUSEPORT` listener) — a larger change left for later.
-- **RS256 vs its ceiling (92 %).** 90-91 %: the same ~18 µs of per-request work as above, on top of a
-  ~200 µs signature.
+- **The floor under every request.** On this machine the load generator and the server share two
+  cores and talk over loopback. `perf record` of the server during the ES256 run puts about 45 % of its
+  CPU in the kernel, most of it inside the `writev` that sends a response: on loopback the sender's
+  system call also runs the receiver's TCP input (`tcp_v4_rcv`) and wakes the load generator's thread
+  (`sock_def_readable`, an inter-processor interrupt in this virtual machine), and the generator's
+  threads then pre-empt the server's (`perf stat`: ~18,500 context switches per second, 95 % of them
+  involuntary). A static discovery document — HTTP and this kernel work only — costs about 15 µs of
+  server CPU per request. Tried and measured, each within the run-to-run noise: the generator on its
+  own core and the server on the other, the generator as `SCHED_BATCH`, fewer generator threads. An
+  earlier guess, that tokio's workers park and wake each other, was wrong (3 % of the switches are
+  voluntary), so a thread-per-core server would not help. In user space nothing stands out any more
+  (hyper, routing, timers, allocation and JSON are each ≤ 2 %); the last things removed were two
+  `getrandom` system calls per request (request id and token id, now from the thread-local CSPRNG) and a
+  per-byte `format!` in the client-secret check (~3 % together).
+- **ES256 vs the peer (5×).** A grant costs about 33 µs of server CPU, 12 µs of it the signature. The
+  15 µs floor plus the signature alone allow about 37,000 grants per CPU-second — 4.7× this peer's
+  figure even if the token endpoint did nothing else. 5× needs the load generator on another machine.
+- **RS256 vs its ceiling (92 %).** 92 % of a ~198 µs signature leaves 17 µs for everything else; the
+  floor takes 15 µs of it, leaving 2 µs for client authentication, claims, JSON and JWS encoding (they
+  take about 7). Measured 90-91 %.
 - **Sign-in vs the Argon2id ceiling.** The ceiling hashes without interruption; in the server the two
   hashing threads are pre-empted by the threads answering the other three requests of each sign-in
   (~130 context switches per sign-in, measured), and those requests, the two RS256 signatures of the

@@ -448,7 +448,18 @@ async fn continue_get(
         }
         Err(_) => return unavailable_page(&app, Some(tx.tenant_id), &rid).await,
     };
-    answer(&app, &sp, &authn, sso, &rid).await
+    // The session must also be strong enough: a transaction left at its second factor must
+    // not be finished by a password-only session made elsewhere in the meantime. The session
+    // is fresh (made after the request), so ForceAuthn has been honoured already.
+    let authn = SamlAuthn {
+        force_authn: false,
+        ..authn
+    };
+    match session_step(&app, &as_auth_request(&authn), sp.require_mfa, &sso).await {
+        Ok(SessionStep::Answer) => answer(&app, &sp, &authn, sso, &rid).await,
+        Ok(_) => start(&app, jar, &sp, authn, &rid).await,
+        Err(_) => unavailable_page(&app, Some(tx.tenant_id), &rid).await,
+    }
 }
 
 /// The NameID for this person at this SP, or why there is none.

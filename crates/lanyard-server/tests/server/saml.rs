@@ -194,6 +194,58 @@ async fn passive_and_forced_requests_are_honoured() {
         .starts_with("/login?"));
 }
 
+#[tokio::test]
+async fn a_second_factor_left_waiting_is_not_skipped_by_a_password_session_made_elsewhere() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    let sso = format!("{}/saml/sso", l.base);
+    // The SP asks for MFA; the learner has no factor yet, so the password leads to enrolment.
+    let wants_mfa = request(&l.base, DEMO_SP, &sso, "").replace(
+        "</samlp:AuthnRequest>",
+        r#"<samlp:RequestedAuthnContext Comparison="exact"><saml:AuthnContextClassRef>https://refeds.org/profile/mfa</saml:AuthnContextClassRef></samlp:RequestedAuthnContext></samlp:AuthnRequest>"#,
+    );
+    let r = b
+        .get(&format!("/saml/sso?{}", redirect_query(&wants_mfa)))
+        .await;
+    assert_eq!(r.status(), 303);
+    let (tx, csrf, _) = b.login_form(r).await;
+    let r = b
+        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
+        .await;
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(next.starts_with("/login/enrol?"), "{next}");
+
+    // The same browser signs in with the password alone through an app that needs no MFA ...
+    let (_, challenge) = pkce();
+    let back = b
+        .sign_in(
+            &app_request(&challenge, "st", "nc"),
+            "learner@demo.test",
+            "Lanyard-demo-pass-2026",
+        )
+        .await;
+    assert!(back.contains("code="), "{back}");
+
+    // ... and then jumps to the end of the waiting SAML sign-in: no assertion, but the
+    // second-factor step again.
+    let r = b.get(&format!("/saml/continue?tx={tx}")).await;
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.text().await.unwrap();
+    assert!(
+        input_value(&text, "SAMLResponse").is_none(),
+        "an assertion was issued without the second factor"
+    );
+    assert_eq!(status, 303, "{text}");
+    assert!(
+        location.as_deref().is_some_and(|l| l.starts_with("/login/enrol?")),
+        "{location:?}"
+    );
+}
+
 const SP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://lms.example/sp">
   <md:SPSSODescriptor AuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
     <md:SingleLogoutService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://lms.example/slo"/>
