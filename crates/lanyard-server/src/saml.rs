@@ -697,7 +697,6 @@ async fn slo_request(
         let sp = registered_sp(&app, &inc).await?;
         let (xml, signed) = inc.verify(&sp.certificates)?;
         let req = message::check_logout_request(
-            &sp,
             &xml,
             signed,
             &idp_saml::slo_url(issuer(&app)),

@@ -421,9 +421,12 @@ pub struct LogoutRequestIn {
     pub name_id: String,
 }
 
-/// Checks a logout request from `sp` (already verified).
+/// Checks a logout request (already verified against its SP's certificates). It must be signed whatever the SP's
+/// settings (SAML 2.0 profiles §4.4.4.1: a front-channel `LogoutRequest` MUST be signed) —
+/// otherwise any web page could sign a person out by sending their browser to `/saml/slo` — and
+/// carry its `IssueInstant`, so that a captured request stops working once the replay memory
+/// has forgotten it.
 pub fn check_logout_request(
-    sp: &SamlSpSpec,
     xml: &str,
     signed: bool,
     slo_url: &str,
@@ -431,8 +434,10 @@ pub fn check_logout_request(
 ) -> Result<LogoutRequestIn, SamlError> {
     let req: samael::schema::LogoutRequest =
         samael_de(xml).map_err(|_| bad("The logout request is not a valid SAML LogoutRequest."))?;
-    if sp.require_signed_requests && !signed {
-        return Err(bad("This application must sign its logout requests."));
+    if !signed {
+        return Err(bad(
+            "Logout requests must be signed; this one is not (or this application has no certificate registered).",
+        ));
     }
     let id = req
         .id
@@ -444,14 +449,15 @@ pub fn check_logout_request(
                 "The logout request was addressed to {d}, not to this identity provider."
             )))
         }
-        None if signed => return Err(bad("A signed logout request must name its Destination.")),
+        None => return Err(bad("A signed logout request must name its Destination.")),
         _ => {}
     }
-    if let Some(t) = req.issue_instant {
-        let t = t.timestamp();
-        if t > now + SKEW_SECS || t < now - MAX_AGE_SECS - SKEW_SECS {
-            return Err(bad("The logout request has expired."));
-        }
+    let t = req
+        .issue_instant
+        .ok_or_else(|| bad("The logout request has no IssueInstant."))?
+        .timestamp();
+    if t > now + SKEW_SECS || t < now - MAX_AGE_SECS - SKEW_SECS {
+        return Err(bad("The logout request has expired."));
     }
     let name_id = req
         .name_id

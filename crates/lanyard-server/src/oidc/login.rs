@@ -88,6 +88,18 @@ pub(crate) fn random() -> String {
     lanyard_core::random::token(32)
 }
 
+/// The SSO cookie's `SameSite`: `None` over HTTPS, so that an SP on another site posting a SAML
+/// request (HTTP-POST binding) reaches the person's session; browsers accept `None` only on a
+/// `Secure` cookie, so over plain HTTP (the demo) it stays `Lax`. The pages that change anything
+/// carry their own CSRF tokens, and single logout accepts only signed requests.
+pub(crate) fn sso_same_site(app: &App) -> SameSite {
+    if secure(app) {
+        SameSite::None
+    } else {
+        SameSite::Lax
+    }
+}
+
 pub(crate) fn secure(app: &App) -> bool {
     app.config.server.issuer.starts_with("https://")
 }

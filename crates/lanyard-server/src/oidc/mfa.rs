@@ -268,7 +268,7 @@ async fn establish(
             SSO_COOKIE,
             sso.sid.clone(),
             app.config.oidc.sso_ttl_secs,
-            SameSite::Lax,
+            super::login::sso_same_site(app),
         ))
         .remove(Cookie::build(CSRF_COOKIE).path("/").build());
     Ok((jar, sso))

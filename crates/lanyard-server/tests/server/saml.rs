@@ -241,9 +241,127 @@ async fn a_second_factor_left_waiting_is_not_skipped_by_a_password_session_made_
     );
     assert_eq!(status, 303, "{text}");
     assert!(
-        location.as_deref().is_some_and(|l| l.starts_with("/login/enrol?")),
+        location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/login/enrol?")),
         "{location:?}"
     );
+}
+
+#[tokio::test]
+async fn an_unsigned_logout_request_cannot_end_the_session() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    let sso = format!("{}/saml/sso", l.base);
+    let sign_in = format!(
+        "/saml/sso?{}",
+        redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
+    );
+    let (tx, csrf, _) = b.login_form(b.get(&sign_in).await).await;
+    let r = b
+        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
+        .await;
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(page(&b, &next).await.0, 200);
+
+    // A page elsewhere sends the browser to the logout endpoint with a forged, unsigned
+    // request naming the person (the demo SP signs nothing, so nothing else stops it).
+    let forged = format!(
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_forged1" Version="2.0" IssueInstant="{}" Destination="{}/saml/slo"><saml:Issuer>{DEMO_SP}</saml:Issuer><saml:NameID>learner@demo.test</saml:NameID></samlp:LogoutRequest>"#,
+        now(),
+        l.base
+    );
+    let (status, text) = page(&b, &format!("/saml/slo?{}", redirect_query(&forged))).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("must be signed"), "{text}");
+
+    // The session lives on: the next request is answered at once.
+    let (status, text) = page(
+        &b,
+        &format!(
+            "/saml/sso?{}",
+            redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(input_value(&text, "SAMLResponse").is_some());
+}
+
+/// The `Set-Cookie` header for `name` in `r`, if any.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn over_https_the_sso_cookie_reaches_cross_site_posts_and_over_http_it_stays_lax() {
+    for (issuer, want) in [
+        (
+            Some("https://id.lanyard.example"),
+            ["SameSite=None", "Secure"],
+        ),
+        (None, ["SameSite=Lax", "HttpOnly"]),
+    ] {
+        let env: Vec<(&str, &str)> = issuer
+            .map(|i| vec![("LANYARD_SERVER__ISSUER", i)])
+            .unwrap_or_default();
+        let l = Lanyard::demo(&env, "").await;
+        // A plain client: it sends back whatever cookies it is given, Secure or not, so the
+        // flow runs over the test's plain-HTTP port.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (_, challenge) = pkce();
+        let q: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(app_request(&challenge, "st", "nc"))
+            .finish();
+        let mut jar: Vec<String> = Vec::new();
+        let keep = |r: &reqwest::Response, jar: &mut Vec<String>| {
+            for c in r.headers().get_all("set-cookie") {
+                let pair = c.to_str().unwrap().split(';').next().unwrap().to_string();
+                jar.push(pair);
+            }
+        };
+        let r = http
+            .get(format!("{}/authorize?{q}", l.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        keep(&r, &mut jar);
+        let login = r.headers()["location"].to_str().unwrap().to_string();
+        let r = http
+            .get(format!("{}{login}", l.base))
+            .header("cookie", jar.join("; "))
+            .send()
+            .await
+            .unwrap();
+        keep(&r, &mut jar);
+        let html = r.text().await.unwrap();
+        let r = http
+            .post(format!("{}/login", l.base))
+            .header("cookie", jar.join("; "))
+            .form(&[
+                ("tx", input_value(&html, "tx").unwrap().as_str()),
+                ("csrf", input_value(&html, "csrf").unwrap().as_str()),
+                ("login", "learner@demo.test"),
+                ("password", "Lanyard-demo-pass-2026"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{issuer:?}");
+        let sso = set_cookie(&r, "lanyard_sso").expect("the SSO cookie");
+        for w in want {
+            assert!(sso.contains(w), "{issuer:?}: {sso}");
+        }
+    }
 }
 
 const SP_METADATA: &str = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://lms.example/sp">
