@@ -155,7 +155,8 @@ Where targets are still missed, the cause measured:
   figure even if the token endpoint did nothing else. 5× needs the load generator on another machine.
 - **RS256 vs its ceiling (92 %).** 92 % of a ~198 µs signature leaves 17 µs for everything else; the
   floor takes 15 µs of it, leaving 2 µs for client authentication, claims, JSON and JWS encoding (they
-  take about 7). Measured 90-91 %.
+  take about 7). Measured 89-93 % over the last runs and both set-ups: at the edge, met or
+  missed by the run-to-run noise of this shared machine.
 - **Sign-in vs the Argon2id ceiling.** The ceiling hashes without interruption; in the server the two
   hashing threads are pre-empted by the threads answering the other three requests of each sign-in
   (~130 context switches per sign-in, measured), and those requests, the two RS256 signatures of the
@@ -175,7 +176,7 @@ def main():
         "# Benchmarks", "",
         f"Measured on {R['date']} on this project's machine: {m['cpus']} cores ({m['model']}), {m['memory_gb']} GB, Linux {m['kernel']}.",
         f"Load: {s['load_generator']}, {s['connections']} connections, {s['seconds']} s per workload, client and servers on the same machine.",
-        "Regenerate with `make bench` (about 10 minutes after the release build, 5 of them the soak).", "",
+        "Regenerate with `make bench`: 12.5 minutes from a fresh clone here, the release build included (5 of them the soak).", "",
         "The headline figure is **operations per CPU-second** of the server process (user + system time from",
         "`/proc/PID/stat`), which does not depend on how many cores the machine has. The *raw ceiling* is the",
         "same primitive measured alone with the same code and key (`bench/ceiling`), one worker per core as the",

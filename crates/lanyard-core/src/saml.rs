@@ -175,6 +175,10 @@ pub struct SamlSpSpec {
     pub role_map: BTreeMap<String, String>,
     /// Always ask for a second factor.
     pub require_mfa: bool,
+    /// Accept IdP-initiated sign-in (`/saml/init`): an unsolicited assertion, sent when any page
+    /// links the browser there. Off unless the SP is registered for it.
+    #[serde(default)]
+    pub idp_initiated: bool,
     /// How long an assertion may be used (seconds).
     pub assertion_ttl_secs: i64,
 }
@@ -186,7 +190,9 @@ fn is_http_url(u: &str) -> bool {
     else {
         return false;
     };
-    !rest.is_empty() && !u.contains(char::is_whitespace) && !u.contains('#')
+    !rest.is_empty()
+        && !u.contains(|c: char| c.is_whitespace() || c.is_control())
+        && !u.contains('#')
 }
 
 impl SamlSpSpec {
@@ -310,6 +316,7 @@ mod tests {
             attributes: vec![AttributeRelease::plain("roles")],
             role_map: BTreeMap::new(),
             require_mfa: false,
+            idp_initiated: false,
             assertion_ttl_secs: 300,
         }
     }

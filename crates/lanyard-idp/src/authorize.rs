@@ -323,6 +323,19 @@ pub async fn issue_code(
     req: &AuthRequest,
     sso: &SsoSession,
 ) -> Result<String, OAuthError> {
+    if !sso.clients.contains(&req.client_id) {
+        // The session learns of the client (for logout) without overwriting a concurrent
+        // change or bringing back a session ended meanwhile.
+        let kept = provider
+            .sessions()
+            .update_sso(&sso.sid, provider.now(), |s| {
+                s.clients.insert(req.client_id.clone());
+            })
+            .await?;
+        if kept.is_none() {
+            return Err(OAuthError::LoginRequired);
+        }
+    }
     let code = random_token(32);
     let grant = CodeGrant {
         client_id: req.client_id.clone(),
@@ -341,14 +354,6 @@ pub async fn issue_code(
         .sessions()
         .put_json(&format!("code:{}", sha256_hex(&code)), &grant, ttl)
         .await?;
-    if !sso.clients.contains(&req.client_id) {
-        let mut updated = sso.clone();
-        updated.clients.insert(req.client_id.clone());
-        provider
-            .sessions()
-            .save_sso(&updated, provider.now())
-            .await?;
-    }
     let mut p = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         p.push(("state", s));

@@ -32,7 +32,24 @@ pub struct App {
     pub passkeys: Arc<lanyard_mfa::passkeys::Passkeys>,
     /// The SAML signing keys and certificates (reloaded with the OIDC keys).
     saml_keys: std::sync::RwLock<Arc<lanyard_idp::saml::SamlKeys>>,
+    /// The signed IdP metadata last made, for the keys it was made with.
+    saml_metadata: std::sync::Mutex<Option<SignedMetadata>>,
 }
+
+/// Signed metadata kept for reuse: signing it costs an RSA signature, and the endpoint is public.
+#[derive(Clone)]
+pub struct SignedMetadata {
+    /// The keys it lists (the same `Arc` while no reload happened).
+    pub keys: Arc<lanyard_idp::saml::SamlKeys>,
+    /// When it was made (Unix seconds).
+    pub made_at: i64,
+    /// The document.
+    pub xml: Arc<str>,
+}
+
+/// How long signed metadata is reused: well inside the time a next key is published before
+/// it signs (`oidc.key_publish_secs`), so no SP misses a certificate.
+pub const METADATA_REUSE_SECS: i64 = 60;
 
 /// Connects the configured session store.
 pub async fn session_store(
@@ -134,6 +151,7 @@ impl App {
             directory,
             passkeys,
             saml_keys: std::sync::RwLock::new(Arc::new(saml_keys)),
+            saml_metadata: std::sync::Mutex::new(None),
         })
     }
 
@@ -142,6 +160,25 @@ impl App {
         match self.saml_keys.read() {
             Ok(k) => k.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Signed metadata made less than [`METADATA_REUSE_SECS`] ago with the current keys.
+    pub fn saml_metadata(&self, now: i64) -> Option<Arc<str>> {
+        let keys = self.saml_keys();
+        let kept = match self.saml_metadata.lock() {
+            Ok(m) => m.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }?;
+        (Arc::ptr_eq(&kept.keys, &keys) && (0..METADATA_REUSE_SECS).contains(&(now - kept.made_at)))
+            .then_some(kept.xml)
+    }
+
+    /// Keeps signed metadata for reuse.
+    pub fn keep_saml_metadata(&self, m: SignedMetadata) {
+        match self.saml_metadata.lock() {
+            Ok(mut k) => *k = Some(m),
+            Err(poisoned) => *poisoned.into_inner() = Some(m),
         }
     }
 

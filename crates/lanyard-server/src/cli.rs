@@ -103,6 +103,9 @@ pub enum SamlCommand {
         /// Always ask for a second factor.
         #[arg(long)]
         require_mfa: bool,
+        /// Accept IdP-initiated sign-in (`/saml/init?sp=…`) for this SP.
+        #[arg(long)]
+        idp_initiated: bool,
     },
     /// List a tenant's service providers.
     List {
@@ -578,6 +581,7 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
             require_signed_requests,
             sign_response,
             require_mfa,
+            idp_initiated,
         } => {
             let t = app
                 .store
@@ -588,7 +592,22 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
                 (Some(f), _) => std::fs::read_to_string(&f)
                     .with_context(|| format!("reading {}", f.display()))?,
                 (None, Some(u)) => {
-                    let resp = reqwest::Client::builder()
+                    // The certificates in the metadata are trusted from then on: only over
+                    // TLS, or from this machine.
+                    let loopback = [
+                        "http://127.0.0.1:",
+                        "http://127.0.0.1/",
+                        "http://localhost:",
+                        "http://localhost/",
+                        "http://[::1]:",
+                        "http://[::1]/",
+                    ]
+                    .iter()
+                    .any(|p| u.starts_with(p));
+                    if !u.starts_with("https://") && !loopback {
+                        bail!("--metadata-url must be https:// (its certificates will be trusted); for anything else, check a copy and give --metadata-file");
+                    }
+                    let mut resp = reqwest::Client::builder()
                         .timeout(std::time::Duration::from_secs(15))
                         .build()?
                         .get(&u)
@@ -597,7 +616,17 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("fetching {u}"))?
                         .error_for_status()
                         .with_context(|| format!("fetching {u}"))?;
-                    resp.text().await?
+                    // Read at most a little over the limit the parser enforces, whatever the
+                    // server sends.
+                    let mut body = Vec::new();
+                    while let Some(chunk) = resp.chunk().await? {
+                        body.extend_from_slice(&chunk);
+                        if body.len() > lanyard_idp::saml::metadata::MAX_METADATA_BYTES {
+                            bail!("the metadata at {u} is larger than 1 MiB");
+                        }
+                    }
+                    String::from_utf8(body)
+                        .with_context(|| format!("the metadata at {u} is not UTF-8"))?
                 }
                 (None, None) => bail!("give --metadata-file or --metadata-url"),
             };
@@ -625,6 +654,7 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
                 attributes,
                 role_map: Default::default(),
                 require_mfa,
+                idp_initiated,
                 assertion_ttl_secs: None,
             };
             let spec = match crate::realm::sp_spec(Some(&xml), o) {

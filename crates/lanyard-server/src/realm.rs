@@ -89,6 +89,8 @@ struct SamlSpDoc {
     role_map: BTreeMap<String, String>,
     #[serde(default)]
     require_mfa: bool,
+    #[serde(default)]
+    idp_initiated: bool,
     assertion_ttl_secs: Option<i64>,
 }
 
@@ -325,6 +327,8 @@ pub struct SpOverrides {
     pub role_map: BTreeMap<String, String>,
     /// Always ask for MFA.
     pub require_mfa: bool,
+    /// Accept IdP-initiated sign-in.
+    pub idp_initiated: bool,
     /// Assertion lifetime.
     pub assertion_ttl_secs: Option<i64>,
 }
@@ -445,6 +449,7 @@ pub fn sp_spec(
         attributes,
         role_map: o.role_map,
         require_mfa: o.require_mfa,
+        idp_initiated: o.idp_initiated,
         assertion_ttl_secs: o.assertion_ttl_secs.unwrap_or(300),
     };
     problems.extend(spec.validate());
@@ -534,6 +539,7 @@ fn saml_sp(
         attributes,
         role_map: d.role_map.clone(),
         require_mfa: d.require_mfa,
+        idp_initiated: d.idp_initiated,
         assertion_ttl_secs: d.assertion_ttl_secs,
     };
     match sp_spec(metadata.as_deref(), o) {

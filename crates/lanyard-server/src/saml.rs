@@ -61,20 +61,35 @@ async fn refused(app: &App, tenant: Option<TenantId>, rid: &str, msg: &str) -> R
 }
 
 async fn metadata(State(app): State<Arc<App>>) -> Response {
-    let keys = app.saml_keys();
-    let iss = issuer(&app).to_string();
     let now = app.provider.now();
-    match tokio::task::spawn_blocking(move || idp_saml::metadata::idp_metadata(&iss, &keys, now))
-        .await
-    {
-        Ok(Ok(xml)) => (
+    let send = |xml: Arc<str>| {
+        (
             [
                 (header::CONTENT_TYPE, "application/samlmetadata+xml"),
                 (header::CACHE_CONTROL, "public, max-age=300"),
             ],
-            xml,
+            xml.to_string(),
         )
-            .into_response(),
+            .into_response()
+    };
+    if let Some(xml) = app.saml_metadata(now) {
+        return send(xml);
+    }
+    let keys = app.saml_keys();
+    let iss = issuer(&app).to_string();
+    let signing = keys.clone();
+    match tokio::task::spawn_blocking(move || idp_saml::metadata::idp_metadata(&iss, &signing, now))
+        .await
+    {
+        Ok(Ok(xml)) => {
+            let xml: Arc<str> = xml.into();
+            app.keep_saml_metadata(crate::app::SignedMetadata {
+                keys,
+                made_at: now,
+                xml: xml.clone(),
+            });
+            send(xml)
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "SAML metadata failed");
             (StatusCode::SERVICE_UNAVAILABLE, "metadata unavailable").into_response()
@@ -84,6 +99,25 @@ async fn metadata(State(app): State<Arc<App>>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "metadata unavailable").into_response()
         }
     }
+}
+
+/// Runs `make` on the blocking pool (RSA signing takes a while) with the signing key of now,
+/// the IdP's entity id and now. No active key, or a task that died, is `Internal`.
+async fn with_signer<T: Send + 'static>(
+    app: &App,
+    make: impl FnOnce(&idp_saml::keys::SamlKey, &str, i64) -> Result<T, SamlError> + Send + 'static,
+) -> Result<T, SamlError> {
+    let keys = app.saml_keys();
+    let entity = idp_saml::entity_id(issuer(app));
+    let now = app.provider.now();
+    tokio::task::spawn_blocking(move || {
+        let key = keys
+            .signer(now)
+            .ok_or_else(|| SamlError::Internal("no SAML key".into()))?;
+        make(key, &entity, now)
+    })
+    .await
+    .map_err(|e| SamlError::Internal(e.to_string()))?
 }
 
 fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
@@ -208,19 +242,13 @@ async fn send_failure(
     code: &'static str,
     message: &str,
 ) -> Response {
-    let keys = app.saml_keys();
-    let entity = idp_saml::entity_id(issuer(app));
-    let now = app.provider.now();
     let (r, m) = (reply.clone(), message.to_string());
-    let xml = tokio::task::spawn_blocking(move || {
-        let key = keys
-            .signer(now)
-            .ok_or_else(|| SamlError::Internal("no SAML key".into()))?;
-        response::failure(key, &entity, &r, top, code, &m, now)
+    let xml = with_signer(app, move |key, entity, now| {
+        response::failure(key, entity, &r, top, code, &m, now)
     })
     .await;
     match xml {
-        Ok(Ok(xml)) => {
+        Ok(xml) => {
             post_to_sp(
                 app,
                 rid,
@@ -369,6 +397,17 @@ async fn idp_initiated(
         }
         Err(_) => return unavailable_page(&app, None, &rid).await,
     };
+    // Any page can link a browser here; only an SP registered for unsolicited assertions gets
+    // one (it then trusts RelayState only as far as it chooses).
+    if !sp.idp_initiated {
+        return refused(
+            &app,
+            Some(sp.tenant_id),
+            &rid,
+            "This application accepts sign-in only when it asks for it (IdP-initiated sign-in is not enabled for it).",
+        )
+        .await;
+    }
     if q.relay_state
         .as_ref()
         .is_some_and(|r| r.len() > message::MAX_RELAY_STATE)
@@ -503,7 +542,7 @@ async fn answer(
     app: &App,
     sp: &SamlSpSpec,
     authn: &SamlAuthn,
-    mut sso: SsoSession,
+    sso: SsoSession,
     rid: &str,
 ) -> Response {
     let person = match app.provider.directory().person(sso.user_id).await {
@@ -543,27 +582,32 @@ async fn answer(
         .map(|p| p.session_index)
         .unwrap_or_else(idp_saml::xml::new_id);
     let now = app.provider.now();
-    sso.saml.retain(|p| p.sp != sp.entity_id);
-    sso.saml.push(SamlParticipant {
+    let participant = SamlParticipant {
         sp: sp.entity_id.clone(),
         name_id: name_id.value.clone(),
         format: name_id.format.uri().to_string(),
         session_index: session_index.clone(),
-    });
-    if app.sessions.save_sso(&sso, now).await.is_err() {
-        return unavailable_page(app, Some(sp.tenant_id), rid).await;
-    }
-    let keys = app.saml_keys();
-    let entity = idp_saml::entity_id(issuer(app));
+    };
+    // Recorded for single logout without overwriting a concurrent change to the session or
+    // bringing back one that ended meanwhile.
+    let sso = match app
+        .sessions
+        .update_sso(&sso.sid, now, |s| {
+            s.saml.retain(|p| p.sp != participant.sp);
+            s.saml.push(participant.clone());
+        })
+        .await
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => return crate::oidc::login::expired(app, rid).await,
+        Err(_) => return unavailable_page(app, Some(sp.tenant_id), rid).await,
+    };
     let (sp2, reply) = (sp.clone(), authn.reply.clone());
     let mfa = sso.amr.iter().any(|a| a == "mfa");
     let (auth_time, expires) = (sso.auth_time, sso.expires_at);
-    let xml = tokio::task::spawn_blocking(move || {
-        let key = keys
-            .signer(now)
-            .ok_or_else(|| SamlError::Internal("no SAML key".into()))?;
+    let xml = with_signer(app, move |key, entity, now| {
         let parts = AssertionParts {
-            idp_entity: &entity,
+            idp_entity: entity,
             sp: &sp2,
             reply: &reply,
             name_id: &name_id,
@@ -578,7 +622,7 @@ async fn answer(
     })
     .await;
     match xml {
-        Ok(Ok(xml)) => {
+        Ok(xml) => {
             tracing::info!(request_id = %rid, sp = %sp.entity_id, user = %sso.user_id, "SAML assertion issued");
             post_to_sp(
                 app,
@@ -591,11 +635,10 @@ async fn answer(
             )
             .await
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(request_id = %rid, error = %e, "SAML response failed");
             unavailable_page(app, Some(sp.tenant_id), rid).await
         }
-        Err(_) => unavailable_page(app, Some(sp.tenant_id), rid).await,
     }
 }
 
@@ -894,15 +937,9 @@ async fn next_hop(app: &App, id: &str, mut plan: SloPlan, rid: &str) -> Response
             continue;
         };
         let post = slo.binding == BINDING_POST;
-        let keys = app.saml_keys();
-        let entity = idp_saml::entity_id(issuer(app));
-        let now = app.provider.now();
         let dest = slo.url.clone();
         let relay = id.to_string();
-        let built = tokio::task::spawn_blocking(move || {
-            let key = keys
-                .signer(now)
-                .ok_or_else(|| SamlError::Internal("no SAML key".into()))?;
+        let built = with_signer(app, move |key, entity, now| {
             let name_id = NameId {
                 value: p.name_id.clone(),
                 format: NameIdFormat::parse(&p.format).unwrap_or(NameIdFormat::Unspecified),
@@ -910,7 +947,7 @@ async fn next_hop(app: &App, id: &str, mut plan: SloPlan, rid: &str) -> Response
             };
             let (req_id, xml) = response::logout_request(
                 key,
-                &entity,
+                entity,
                 &dest,
                 &name_id,
                 &p.session_index,
@@ -931,7 +968,7 @@ async fn next_hop(app: &App, id: &str, mut plan: SloPlan, rid: &str) -> Response
             Ok::<_, SamlError>((req_id, xml, target))
         })
         .await;
-        let Ok(Ok((req_id, xml, target))) = built else {
+        let Ok((req_id, xml, target)) = built else {
             return unavailable_page(app, plan.tenant, rid).await;
         };
         plan.awaiting = Some((sp.entity_id.clone(), req_id));
@@ -975,16 +1012,10 @@ async fn finish_logout(app: &App, plan: SloPlan, rid: &str) -> Response {
         };
         let dest = slo.response_url.clone().unwrap_or(slo.url.clone());
         let post = slo.binding == BINDING_POST;
-        let keys = app.saml_keys();
-        let entity = idp_saml::entity_id(issuer(app));
-        let now = app.provider.now();
         let (d, relay, partial) = (dest.clone(), init.relay_state.clone(), plan.partial);
-        let built = tokio::task::spawn_blocking(move || {
-            let key = keys
-                .signer(now)
-                .ok_or_else(|| SamlError::Internal("no SAML key".into()))?;
+        let built = with_signer(app, move |key, entity, now| {
             let xml =
-                response::logout_response(key, &entity, &d, &init.request_id, partial, post, now)?;
+                response::logout_response(key, entity, &d, &init.request_id, partial, post, now)?;
             if post {
                 Ok::<_, SamlError>((xml, None))
             } else {
@@ -994,8 +1025,8 @@ async fn finish_logout(app: &App, plan: SloPlan, rid: &str) -> Response {
         })
         .await;
         return match built {
-            Ok(Ok((_, Some(url)))) => Redirect::to(&url).into_response(),
-            Ok(Ok((xml, None))) => {
+            Ok((_, Some(url))) => Redirect::to(&url).into_response(),
+            Ok((xml, None)) => {
                 post_to_sp(
                     app,
                     rid,

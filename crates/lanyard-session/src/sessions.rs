@@ -142,6 +142,46 @@ impl Sessions {
             .await
     }
 
+    /// Changes an SSO session in place with `change` (adding an app that received a code or an
+    /// assertion): a compare-and-swap, retried with the value another process wrote meanwhile, so
+    /// a concurrent change is never lost and a session ended meanwhile (logout, suspension) is
+    /// never brought back. `None` when the session no longer exists.
+    pub async fn update_sso(
+        &self,
+        sid: &str,
+        now: i64,
+        change: impl Fn(&mut SsoSession),
+    ) -> Result<Option<SsoSession>, SessionError> {
+        let key = format!("sso:{sid}");
+        let mut current = self.store.get(&key).await?;
+        // Each lost swap means another change landed, so this ends after as many tries as there
+        // are concurrent changes; the bound only stops a runaway.
+        for _ in 0..64 {
+            let Some(old) = current else {
+                return Ok(None);
+            };
+            let mut s: SsoSession =
+                serde_json::from_slice(&old).map_err(|e| SessionError::Corrupt(e.to_string()))?;
+            change(&mut s);
+            let new = serde_json::to_vec(&s).map_err(|e| SessionError::Corrupt(e.to_string()))?;
+            if new == old {
+                return Ok(Some(s));
+            }
+            match self
+                .store
+                .swap(&key, &old, &new, secs_until(s.expires_at, now))
+                .await?
+            {
+                Swap::Swapped => return Ok(Some(s)),
+                Swap::Mismatch(v) => current = Some(v),
+                Swap::Missing => return Ok(None),
+            }
+        }
+        Err(SessionError::Unavailable(
+            "an SSO session kept changing under an update".into(),
+        ))
+    }
+
     /// An SSO session, if it still exists.
     pub async fn sso(&self, sid: &str) -> Result<Option<SsoSession>, SessionError> {
         self.get_json(&format!("sso:{sid}")).await

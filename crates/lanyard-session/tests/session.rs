@@ -193,3 +193,53 @@ async fn ending_a_user_ends_everything(s: Arc<dyn SessionStore>) {
         Rotation::Invalid
     );
 }
+
+both!(updates_keep_concurrent_changes_and_never_revive_an_ended_session);
+async fn updates_keep_concurrent_changes_and_never_revive_an_ended_session(
+    s: Arc<dyn SessionStore>,
+) {
+    let sessions = Arc::new(Sessions::new(s));
+    let (user, tenant) = ids();
+    let now = 1_700_000_000;
+    let sid = format!("upd{}", rand_suffix());
+    let sso = SsoSession {
+        sid: sid.clone(),
+        user_id: user,
+        tenant_id: tenant,
+        auth_time: now,
+        amr: vec![],
+        acr: "1".into(),
+        clients: Default::default(),
+        saml: vec![],
+        expires_at: now + 3600,
+    };
+    sessions.save_sso(&sso, now).await.unwrap();
+    // Twenty apps join the session at once (as codes are issued in parallel tabs): none is lost.
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (sessions, sid) = (sessions.clone(), sid.clone());
+        tasks.push(tokio::spawn(async move {
+            sessions
+                .update_sso(&sid, now, |s| {
+                    s.clients.insert(format!("app{i}"));
+                })
+                .await
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().is_some());
+    }
+    let kept = sessions.sso(&sid).await.unwrap().unwrap();
+    assert_eq!(kept.clients.len(), 20, "{:?}", kept.clients);
+
+    // Once the session has ended, an update does not bring it back.
+    sessions.end_sso(&sid).await.unwrap();
+    let late = sessions
+        .update_sso(&sid, now, |s| {
+            s.clients.insert("late".into());
+        })
+        .await
+        .unwrap();
+    assert!(late.is_none());
+    assert!(sessions.sso(&sid).await.unwrap().is_none());
+}

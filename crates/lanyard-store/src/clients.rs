@@ -65,6 +65,13 @@ pub(crate) async fn put_client(
         return Err(StoreError::invalid("client", problems.join("; ")));
     }
     let old = client_by_id(conn, &spec.client_id).await?;
+    // Client ids are unique across tenants; one tenant's registration never takes over another's.
+    if old.as_ref().is_some_and(|o| o.tenant_id != spec.tenant_id) {
+        return Err(StoreError::Taken {
+            field: "client id",
+            value: spec.client_id.clone(),
+        });
+    }
     if old.as_ref() == Some(spec) {
         return Ok(None);
     }

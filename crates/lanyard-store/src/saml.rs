@@ -34,6 +34,13 @@ pub(crate) async fn put_sp(
         return Err(StoreError::invalid("saml_sp", problems.join("; ")));
     }
     let old = sp_by_entity(conn, &spec.entity_id).await?;
+    // Entity ids are unique across tenants; one tenant's registration never takes over another's.
+    if old.as_ref().is_some_and(|o| o.tenant_id != spec.tenant_id) {
+        return Err(StoreError::Taken {
+            field: "SAML entity id",
+            value: spec.entity_id.clone(),
+        });
+    }
     if old.as_ref() == Some(spec) {
         return Ok(None);
     }

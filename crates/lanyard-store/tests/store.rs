@@ -532,3 +532,45 @@ async fn audit_snapshots_mask_sensitive_fields(store: &Store) {
         Some(date!(1990 - 02 - 03))
     );
 }
+
+both!(an_entity_id_never_moves_to_another_tenant);
+async fn an_entity_id_never_moves_to_another_tenant(store: &Store) {
+    use lanyard_core::saml::{AcsEndpoint, AttributeRelease, NameIdFormat};
+    let t = applied(store).await;
+    let actor = AuditActor::Realm("test".into());
+    let mut sp = lanyard_core::SamlSpSpec {
+        entity_id: "https://lms.example/sp".into(),
+        tenant_id: t.id,
+        name: "LMS".into(),
+        acs: vec![AcsEndpoint {
+            url: "https://lms.example/acs".into(),
+            index: 0,
+            default: true,
+        }],
+        slo: None,
+        certificates: vec![],
+        require_signed_requests: false,
+        sign_response: true,
+        name_id_formats: vec![NameIdFormat::Email],
+        attributes: vec![AttributeRelease::plain("name")],
+        role_map: Default::default(),
+        require_mfa: false,
+        idp_initiated: false,
+        assertion_ttl_secs: 300,
+    };
+    assert_eq!(store.put_saml_sp(&sp, &actor).await.unwrap(), Some(true));
+    // Another tenant registering the same entity id is refused, and the first keeps it.
+    sp.tenant_id = lanyard_core::TenantId::from(uuid::Uuid::new_v4());
+    sp.name = "Taken over".into();
+    let err = store.put_saml_sp(&sp, &actor).await.unwrap_err();
+    assert!(matches!(err, StoreError::Taken { .. }), "{err}");
+    let kept = store.saml_sp(&sp.entity_id).await.unwrap().unwrap();
+    assert_eq!((kept.tenant_id, kept.name.as_str()), (t.id, "LMS"));
+    // A URL with a control character is refused as input, not stored to fail later.
+    sp.tenant_id = t.id;
+    sp.acs[0].url = "https://lms.example/a\u{7}cs".into();
+    assert!(matches!(
+        store.put_saml_sp(&sp, &actor).await,
+        Err(StoreError::Invalid(_))
+    ));
+}

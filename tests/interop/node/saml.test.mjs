@@ -76,7 +76,7 @@ before(async () => {
   const metadataFile = path.join(dir, 'sp.xml');
   await writeFile(metadataFile, sp.getMetadata());
   const { stdout } = await run(bin, ['saml', 'import', '--tenant', 'demo', '--metadata-file', metadataFile,
-    '--require-signed-requests', '--attribute', 'roles', '--attribute', 'main_role', '--attribute', 'email',
+    '--require-signed-requests', '--idp-initiated', '--attribute', 'roles', '--attribute', 'main_role', '--attribute', 'email',
     '--name-id-format', 'persistent'], { env: process.env, timeout: 15_000 });
   assert.match(stdout, new RegExp(`${ENTITY}: registered`));
 });

@@ -128,7 +128,7 @@ def make_signed_sp(tmp, slo=True):
     with open(md, "w") as f:
         f.write(create_metadata_string(None, config=conf, sign=False).decode())
     out = subprocess.run([os.environ["LANYARD_BIN"], "saml", "import", "--tenant", "demo", "--metadata-file", md,
-                          "--require-signed-requests", "--sign-response", "--name-id-format", "persistent",
+                          "--require-signed-requests", "--sign-response", "--idp-initiated", "--name-id-format", "persistent",
                           "--attribute", "roles=urn:oid:1.3.6.1.4.1.5923.1.1.1.7", "--attribute", "tenant"],
                          check=True, capture_output=True, text=True)
     assert "registered" in out.stdout, out

@@ -111,16 +111,16 @@ fn relay(v: Option<String>) -> Result<Option<String>, SamlError> {
 impl Incoming {
     /// From a raw query string; `param` is `SAMLRequest` or `SAMLResponse`.
     pub fn from_redirect(raw_query: &str, param: &str) -> Result<Self, SamlError> {
-        let mut found: Vec<(String, &str)> = Vec::new();
+        let mut found: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
         for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let key = form_decode(k);
-            if found.iter().any(|(f, _)| *f == key) {
+            if found.contains_key(&key) {
                 return Err(bad(&format!("The parameter {key} is repeated.")));
             }
-            found.push((key, v));
+            found.insert(key, v);
         }
-        let raw = |name: &str| found.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        let raw = |name: &str| found.get(name).copied();
         let message = raw(param).ok_or_else(|| bad(&format!("{param} is missing.")))?;
         if message.len() > MAX_MESSAGE_BYTES * 2 {
             return Err(bad("The SAML message is too large."));

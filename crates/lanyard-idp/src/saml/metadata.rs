@@ -5,6 +5,9 @@ use super::{SamlError, SamlKeys};
 use lanyard_core::saml::{AcsEndpoint, SloEndpoint, BINDING_POST, BINDING_REDIRECT};
 use lanyard_core::NameIdFormat;
 
+/// The largest SP metadata document read.
+pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
 /// The IdP's metadata, signed with the current key; every published certificate is listed
 /// so SPs learn the next key before it signs.
 pub fn idp_metadata(issuer: &str, keys: &SamlKeys, now: i64) -> Result<String, SamlError> {
@@ -74,7 +77,7 @@ pub struct SpMetadata {
 
 /// Reads an SP's metadata (an `EntityDescriptor` with one `SPSSODescriptor`).
 pub fn parse_sp_metadata(xml: &str) -> Result<SpMetadata, String> {
-    if xml.len() > 1024 * 1024 {
+    if xml.len() > MAX_METADATA_BYTES {
         return Err("the metadata is larger than 1 MiB".into());
     }
     if xml.to_ascii_lowercase().contains("<!doctype") {

@@ -45,6 +45,7 @@ fn sp() -> SamlSpSpec {
         attributes: vec![AttributeRelease::plain("name")],
         role_map: BTreeMap::new(),
         require_mfa: false,
+        idp_initiated: false,
         assertion_ttl_secs: 300,
     }
 }

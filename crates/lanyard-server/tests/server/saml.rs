@@ -288,6 +288,23 @@ async fn an_unsigned_logout_request_cannot_end_the_session() {
     assert!(input_value(&text, "SAMLResponse").is_some());
 }
 
+#[tokio::test]
+async fn metadata_is_signed_once_and_reused_not_signed_per_request() {
+    let l = Lanyard::demo(&[], "").await;
+    let get = || async {
+        reqwest::get(format!("{}/saml/metadata", l.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let (a, b) = (get().await, get().await);
+    assert!(a.contains("<ds:Signature"), "{a}");
+    // Each signing gives the document a fresh ID; the same bytes mean one signature served twice.
+    assert_eq!(a, b);
+}
+
 /// The `Set-Cookie` header for `name` in `r`, if any.
 fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
     r.headers()
@@ -430,10 +447,44 @@ attributes = [
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP-POST"));
 
+    // Metadata (and so the certificates to trust) only over TLS from elsewhere.
+    let out = l.cli(&[
+        "saml",
+        "import",
+        "--tenant",
+        "demo",
+        "--metadata-url",
+        "http://lms.example/saml/metadata",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be https://"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Rotating the RS256 key publishes its certificate at once, before it signs.
     let md_keys = |md: &str| md.matches("<md:KeyDescriptor use=\"signing\">").count();
     let mut l = l;
     l.start().await;
+
+    // IdP-initiated sign-in only for an SP registered for it (the demo SP is; Acme LMS is not).
+    let b = Browser::new(&l.base);
+    let (status, text) = page(
+        &b,
+        "/saml/init?sp=https%3A%2F%2Flms.example%2Fsp&RelayState=x",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("only when it asks for it"), "{text}");
+    let r = b
+        .get(&format!(
+            "/saml/init?sp={}",
+            url::form_urlencoded::byte_serialize(DEMO_SP.as_bytes()).collect::<String>()
+        ))
+        .await;
+    assert_eq!(r.status(), 303);
+
     let before = reqwest::get(format!("{}/saml/metadata", l.base))
         .await
         .unwrap()
