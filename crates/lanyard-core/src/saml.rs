@@ -196,6 +196,31 @@ fn is_http_url(u: &str) -> bool {
 }
 
 impl SamlSpSpec {
+    /// A registration with one ACS and every option at its default: signed assertions only,
+    /// persistent NameIDs, no attributes, no logout address, five-minute assertions.
+    pub fn new(entity_id: &str, tenant_id: TenantId, acs_url: &str) -> Self {
+        Self {
+            entity_id: entity_id.to_string(),
+            tenant_id,
+            name: entity_id.to_string(),
+            acs: vec![AcsEndpoint {
+                url: acs_url.to_string(),
+                index: 0,
+                default: true,
+            }],
+            slo: None,
+            certificates: Vec::new(),
+            require_signed_requests: false,
+            sign_response: false,
+            name_id_formats: vec![NameIdFormat::Persistent],
+            attributes: Vec::new(),
+            role_map: BTreeMap::new(),
+            require_mfa: false,
+            idp_initiated: false,
+            assertion_ttl_secs: 300,
+        }
+    }
+
     /// Every problem with this registration, as sentences.
     pub fn validate(&self) -> Vec<String> {
         let who = &self.entity_id;
@@ -293,8 +318,6 @@ mod tests {
 
     fn sp() -> SamlSpSpec {
         SamlSpSpec {
-            entity_id: "https://lms.example/sp".into(),
-            tenant_id: TenantId::from_uuid(uuid::Uuid::nil()),
             name: "LMS".into(),
             acs: vec![
                 AcsEndpoint {
@@ -308,16 +331,13 @@ mod tests {
                     default: true,
                 },
             ],
-            slo: None,
-            certificates: vec![],
-            require_signed_requests: false,
-            sign_response: false,
             name_id_formats: vec![NameIdFormat::Email],
             attributes: vec![AttributeRelease::plain("roles")],
-            role_map: BTreeMap::new(),
-            require_mfa: false,
-            idp_initiated: false,
-            assertion_ttl_secs: 300,
+            ..SamlSpSpec::new(
+                "https://lms.example/sp",
+                TenantId::from_uuid(uuid::Uuid::nil()),
+                "https://lms.example/acs",
+            )
         }
     }
 

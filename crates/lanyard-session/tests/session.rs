@@ -155,23 +155,33 @@ async fn refresh_reuse_revokes_the_family(s: Arc<dyn SessionStore>) {
     assert!(sessions.family("fam1").await.unwrap().is_none());
 }
 
+/// A password-only SSO session of an hour, made at `now`.
+fn sso_session(
+    sid: &str,
+    user: lanyard_core::UserId,
+    tenant: lanyard_core::TenantId,
+    now: i64,
+) -> SsoSession {
+    SsoSession {
+        sid: sid.into(),
+        user_id: user,
+        tenant_id: tenant,
+        auth_time: now,
+        amr: vec![],
+        acr: "1".into(),
+        clients: Default::default(),
+        saml: vec![],
+        expires_at: now + 3600,
+    }
+}
+
 both!(ending_a_user_ends_everything);
 async fn ending_a_user_ends_everything(s: Arc<dyn SessionStore>) {
     let sessions = Sessions::new(s);
     let (user, tenant) = ids();
     let now = 1_700_000_000;
     for sid in ["s1", "s2"] {
-        let sso = SsoSession {
-            sid: sid.into(),
-            user_id: user,
-            tenant_id: tenant,
-            auth_time: now,
-            amr: vec![],
-            acr: "1".into(),
-            clients: Default::default(),
-            saml: vec![],
-            expires_at: now + 3600,
-        };
+        let sso = sso_session(sid, user, tenant, now);
         sessions.save_sso(&sso, now).await.unwrap();
     }
     let f = RefreshFamily {
@@ -202,17 +212,7 @@ async fn updates_keep_concurrent_changes_and_never_revive_an_ended_session(
     let (user, tenant) = ids();
     let now = 1_700_000_000;
     let sid = format!("upd{}", rand_suffix());
-    let sso = SsoSession {
-        sid: sid.clone(),
-        user_id: user,
-        tenant_id: tenant,
-        auth_time: now,
-        amr: vec![],
-        acr: "1".into(),
-        clients: Default::default(),
-        saml: vec![],
-        expires_at: now + 3600,
-    };
+    let sso = sso_session(&sid, user, tenant, now);
     sessions.save_sso(&sso, now).await.unwrap();
     // Twenty apps join the session at once (as codes are issued in parallel tabs): none is lost.
     let mut tasks = Vec::new();

@@ -535,28 +535,11 @@ async fn audit_snapshots_mask_sensitive_fields(store: &Store) {
 
 both!(an_entity_id_never_moves_to_another_tenant);
 async fn an_entity_id_never_moves_to_another_tenant(store: &Store) {
-    use lanyard_core::saml::{AcsEndpoint, AttributeRelease, NameIdFormat};
     let t = applied(store).await;
     let actor = AuditActor::Realm("test".into());
     let mut sp = lanyard_core::SamlSpSpec {
-        entity_id: "https://lms.example/sp".into(),
-        tenant_id: t.id,
         name: "LMS".into(),
-        acs: vec![AcsEndpoint {
-            url: "https://lms.example/acs".into(),
-            index: 0,
-            default: true,
-        }],
-        slo: None,
-        certificates: vec![],
-        require_signed_requests: false,
-        sign_response: true,
-        name_id_formats: vec![NameIdFormat::Email],
-        attributes: vec![AttributeRelease::plain("name")],
-        role_map: Default::default(),
-        require_mfa: false,
-        idp_initiated: false,
-        assertion_ttl_secs: 300,
+        ..lanyard_core::SamlSpSpec::new("https://lms.example/sp", t.id, "https://lms.example/acs")
     };
     assert_eq!(store.put_saml_sp(&sp, &actor).await.unwrap(), Some(true));
     // Another tenant registering the same entity id is refused, and the first keeps it.

@@ -5,10 +5,9 @@ use super::message::{check_authn_request, Incoming};
 use super::response::{self, AssertionParts, NameId};
 use super::*;
 use base64::Engine;
-use lanyard_core::saml::{AcsEndpoint, AttributeRelease};
+use lanyard_core::saml::AttributeRelease;
 use lanyard_core::{SamlSpSpec, SigningAlg, TenantId};
 use samael::crypto::{CertificateDer, CryptoProvider, ReduceMode, XmlSec};
-use std::collections::BTreeMap;
 
 const NOW: i64 = 1_795_000_000;
 
@@ -29,24 +28,15 @@ fn keys() -> (SamlKeys, Vec<u8>) {
 
 fn sp() -> SamlSpSpec {
     SamlSpSpec {
-        entity_id: "https://lms.example/sp".into(),
-        tenant_id: TenantId::from_uuid(uuid::Uuid::nil()),
         name: "LMS".into(),
-        acs: vec![AcsEndpoint {
-            url: "https://lms.example/acs".into(),
-            index: 0,
-            default: true,
-        }],
-        slo: None,
-        certificates: vec![],
-        require_signed_requests: false,
         sign_response: true,
         name_id_formats: vec![NameIdFormat::Email, NameIdFormat::Persistent],
         attributes: vec![AttributeRelease::plain("name")],
-        role_map: BTreeMap::new(),
-        require_mfa: false,
-        idp_initiated: false,
-        assertion_ttl_secs: 300,
+        ..SamlSpSpec::new(
+            "https://lms.example/sp",
+            TenantId::from_uuid(uuid::Uuid::nil()),
+            "https://lms.example/acs",
+        )
     }
 }
 

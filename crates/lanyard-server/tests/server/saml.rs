@@ -34,6 +34,27 @@ fn redirect_query(xml: &str) -> String {
         .finish()
 }
 
+/// A Redirect-binding sign-in request from the demo SP, with `extra` attributes.
+fn demo_sso(base: &str, extra: &str) -> String {
+    let sso = format!("{base}/saml/sso");
+    format!(
+        "/saml/sso?{}",
+        redirect_query(&request(base, DEMO_SP, &sso, extra))
+    )
+}
+
+/// Follows a sign-in request at `path` to the form and signs the demo learner in with the
+/// password; returns the transaction and where the form sent the browser next.
+async fn learner_signs_in(b: &Browser, path: &str) -> (String, String) {
+    let (tx, csrf, _) = b.login_form(b.get(path).await).await;
+    let r = b
+        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
+        .await;
+    assert_eq!(r.status(), 303);
+    let next = r.headers()["location"].to_str().unwrap().to_string();
+    (tx, next)
+}
+
 async fn page(b: &Browser, path: &str) -> (u16, String) {
     let r = b.get(path).await;
     (r.status().as_u16(), r.text().await.unwrap())
@@ -121,17 +142,9 @@ async fn bad_requests_get_clear_pages_and_never_a_response() {
 async fn passive_and_forced_requests_are_honoured() {
     let l = Lanyard::demo(&[], "").await;
     let b = Browser::new(&l.base);
-    let sso = format!("{}/saml/sso", l.base);
 
     // IsPassive with nobody signed in: a signed NoPassive status goes back to the SP.
-    let (status, text) = page(
-        &b,
-        &format!(
-            "/saml/sso?{}",
-            redirect_query(&request(&l.base, DEMO_SP, &sso, r#" IsPassive="true""#))
-        ),
-    )
-    .await;
+    let (status, text) = page(&b, &demo_sso(&l.base, r#" IsPassive="true""#)).await;
     assert_eq!(status, 200, "{text}");
     let resp = input_value(&text, "SAMLResponse").expect("a SAML response");
     let xml = String::from_utf8(
@@ -145,18 +158,7 @@ async fn passive_and_forced_requests_are_honoured() {
     assert_eq!(input_value(&text, "RelayState").as_deref(), Some("rs-1"));
 
     // Sign in once through the SAML request.
-    let r = b
-        .get(&format!(
-            "/saml/sso?{}",
-            redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
-        ))
-        .await;
-    assert_eq!(r.status(), 303);
-    let (tx, csrf, _) = b.login_form(r).await;
-    let r = b
-        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
-        .await;
-    let next = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, next) = learner_signs_in(&b, &demo_sso(&l.base, "")).await;
     assert!(next.starts_with("/saml/continue?tx="), "{next}");
     let (status, text) = page(&b, &next).await;
     assert_eq!(status, 200);
@@ -172,21 +174,9 @@ async fn passive_and_forced_requests_are_honoured() {
     assert_eq!(page(&b, &next).await.0, 400);
 
     // Inside the session a plain request is answered at once; ForceAuthn asks again.
-    let (status, _) = page(
-        &b,
-        &format!(
-            "/saml/sso?{}",
-            redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
-        ),
-    )
-    .await;
+    let (status, _) = page(&b, &demo_sso(&l.base, "")).await;
     assert_eq!(status, 200);
-    let r = b
-        .get(&format!(
-            "/saml/sso?{}",
-            redirect_query(&request(&l.base, DEMO_SP, &sso, r#" ForceAuthn="true""#))
-        ))
-        .await;
+    let r = b.get(&demo_sso(&l.base, r#" ForceAuthn="true""#)).await;
     assert_eq!(r.status(), 303);
     assert!(r.headers()["location"]
         .to_str()
@@ -204,15 +194,8 @@ async fn a_second_factor_left_waiting_is_not_skipped_by_a_password_session_made_
         "</samlp:AuthnRequest>",
         r#"<samlp:RequestedAuthnContext Comparison="exact"><saml:AuthnContextClassRef>https://refeds.org/profile/mfa</saml:AuthnContextClassRef></samlp:RequestedAuthnContext></samlp:AuthnRequest>"#,
     );
-    let r = b
-        .get(&format!("/saml/sso?{}", redirect_query(&wants_mfa)))
-        .await;
-    assert_eq!(r.status(), 303);
-    let (tx, csrf, _) = b.login_form(r).await;
-    let r = b
-        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
-        .await;
-    let next = r.headers()["location"].to_str().unwrap().to_string();
+    let (tx, next) =
+        learner_signs_in(&b, &format!("/saml/sso?{}", redirect_query(&wants_mfa))).await;
     assert!(next.starts_with("/login/enrol?"), "{next}");
 
     // The same browser signs in with the password alone through an app that needs no MFA ...
@@ -252,16 +235,7 @@ async fn a_second_factor_left_waiting_is_not_skipped_by_a_password_session_made_
 async fn an_unsigned_logout_request_cannot_end_the_session() {
     let l = Lanyard::demo(&[], "").await;
     let b = Browser::new(&l.base);
-    let sso = format!("{}/saml/sso", l.base);
-    let sign_in = format!(
-        "/saml/sso?{}",
-        redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
-    );
-    let (tx, csrf, _) = b.login_form(b.get(&sign_in).await).await;
-    let r = b
-        .submit_login(&tx, &csrf, "learner@demo.test", "Lanyard-demo-pass-2026")
-        .await;
-    let next = r.headers()["location"].to_str().unwrap().to_string();
+    let (_, next) = learner_signs_in(&b, &demo_sso(&l.base, "")).await;
     assert_eq!(page(&b, &next).await.0, 200);
 
     // A page elsewhere sends the browser to the logout endpoint with a forged, unsigned
@@ -276,14 +250,7 @@ async fn an_unsigned_logout_request_cannot_end_the_session() {
     assert!(text.contains("must be signed"), "{text}");
 
     // The session lives on: the next request is answered at once.
-    let (status, text) = page(
-        &b,
-        &format!(
-            "/saml/sso?{}",
-            redirect_query(&request(&l.base, DEMO_SP, &sso, ""))
-        ),
-    )
-    .await;
+    let (status, text) = page(&b, &demo_sso(&l.base, "")).await;
     assert_eq!(status, 200);
     assert!(input_value(&text, "SAMLResponse").is_some());
 }
