@@ -594,17 +594,17 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
                 (None, Some(u)) => {
                     // The certificates in the metadata are trusted from then on: only over
                     // TLS, or from this machine.
-                    let loopback = [
-                        "http://127.0.0.1:",
-                        "http://127.0.0.1/",
-                        "http://localhost:",
-                        "http://localhost/",
-                        "http://[::1]:",
-                        "http://[::1]/",
-                    ]
-                    .iter()
-                    .any(|p| u.starts_with(p));
-                    if !u.starts_with("https://") && !loopback {
+                    // The parsed host decides (a prefix test would let
+                    // `http://127.0.0.1:80@elsewhere/` through).
+                    let parsed = url::Url::parse(&u)
+                        .with_context(|| format!("--metadata-url {u:?} is not a URL"))?;
+                    let loopback = match parsed.host() {
+                        Some(url::Host::Domain(d)) => d == "localhost",
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        None => false,
+                    };
+                    if !(parsed.scheme() == "https" || parsed.scheme() == "http" && loopback) {
                         bail!("--metadata-url must be https:// (its certificates will be trusted); for anything else, check a copy and give --metadata-file");
                     }
                     let mut resp = reqwest::Client::builder()

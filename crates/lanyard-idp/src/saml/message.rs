@@ -421,11 +421,11 @@ pub struct LogoutRequestIn {
     pub name_id: String,
 }
 
-/// Checks a logout request (already verified against its SP's certificates). It must be signed whatever the SP's
-/// settings (SAML 2.0 profiles §4.4.4.1: a front-channel `LogoutRequest` MUST be signed) —
-/// otherwise any web page could sign a person out by sending their browser to `/saml/slo` — and
-/// carry its `IssueInstant`, so that a captured request stops working once the replay memory
-/// has forgotten it.
+/// Checks a logout request (already verified against its SP's certificates). It must be
+/// signed whatever the SP's settings (SAML 2.0 profiles §4.4.4.1: a front-channel
+/// `LogoutRequest` MUST be signed) — otherwise any web page could sign a person out by sending
+/// their browser to `/saml/slo` — and carry its `IssueInstant`, so that a captured request
+/// stops working once the replay memory has forgotten it.
 pub fn check_logout_request(
     xml: &str,
     signed: bool,
@@ -449,7 +449,7 @@ pub fn check_logout_request(
                 "The logout request was addressed to {d}, not to this identity provider."
             )))
         }
-        None => return Err(bad("A signed logout request must name its Destination.")),
+        None => return Err(bad("A logout request must name its Destination.")),
         _ => {}
     }
     let t = req

@@ -414,21 +414,45 @@ attributes = [
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("HTTP-POST"));
 
-    // Metadata (and so the certificates to trust) only over TLS from elsewhere.
-    let out = l.cli(&[
-        "saml",
-        "import",
-        "--tenant",
-        "demo",
-        "--metadata-url",
+    // Metadata (and so the certificates to trust) only over TLS from elsewhere, whatever the
+    // URL's first characters say.
+    for url in [
         "http://lms.example/saml/metadata",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("must be https://"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        "http://127.0.0.1:80@lms.example/saml/metadata",
+    ] {
+        let out = l.cli(&["saml", "import", "--tenant", "demo", "--metadata-url", url]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("must be https://"),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // From this machine plain HTTP is fine, but an endless document is cut off at 1 MiB.
+    let huge = format!("<!-- {} -->", "x".repeat(2 << 20));
+    for (body, ok) in [(SP_METADATA.to_string(), true), (huge, false)] {
+        let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/md.xml", server.local_addr().unwrap());
+        let serving = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut c, _) = server.accept().unwrap();
+            let mut req = [0u8; 4096];
+            let _ = c.read(&mut req);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(head.as_bytes());
+            let _ = c.write_all(body.as_bytes());
+        });
+        let out = l.cli(&["saml", "import", "--tenant", "demo", "--metadata-url", &url]);
+        serving.join().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.success(), ok, "{err}");
+        if !ok {
+            assert!(err.contains("larger than 1 MiB"), "{err}");
+        }
+    }
 
     // Rotating the RS256 key publishes its certificate at once, before it signs.
     let md_keys = |md: &str| md.matches("<md:KeyDescriptor use=\"signing\">").count();
