@@ -162,17 +162,23 @@ impl Sessions {
             };
             let mut s: SsoSession =
                 serde_json::from_slice(&old).map_err(|e| SessionError::Corrupt(e.to_string()))?;
+            let expires_before = s.expires_at;
             change(&mut s);
             let new = serde_json::to_vec(&s).map_err(|e| SessionError::Corrupt(e.to_string()))?;
             if new == old {
                 return Ok(Some(s));
             }
-            match self
-                .store
-                .swap(&key, &old, &new, secs_until(s.expires_at, now))
-                .await?
-            {
-                Swap::Swapped => return Ok(Some(s)),
+            let ttl = secs_until(s.expires_at, now);
+            match self.store.swap(&key, &old, &new, ttl).await? {
+                Swap::Swapped => {
+                    if s.expires_at > expires_before {
+                        // The person's index of sessions must live as long (see end_user).
+                        self.store
+                            .add_member(&format!("user_sso:{}", s.user_id), &s.sid, ttl)
+                            .await?;
+                    }
+                    return Ok(Some(s));
+                }
                 Swap::Mismatch(v) => current = Some(v),
                 Swap::Missing => return Ok(None),
             }

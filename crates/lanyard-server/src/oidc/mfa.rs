@@ -243,24 +243,40 @@ async fn establish(
         None => None,
     };
     let acr = lanyard_mfa::acr(&amr).to_string();
-    let sso = SsoSession {
-        sid: existing
-            .as_ref()
-            .map(|s| s.sid.clone())
-            .unwrap_or_else(random),
-        user_id: user,
-        tenant_id: tx.tenant_id,
-        auth_time: now,
-        amr,
-        acr,
-        clients: existing
-            .as_ref()
-            .map(|s| s.clients.clone())
-            .unwrap_or_default(),
-        saml: existing.map(|s| s.saml).unwrap_or_default(),
-        expires_at: now + app.config.oidc.sso_ttl_secs,
+    let expires_at = now + app.config.oidc.sso_ttl_secs;
+    // A session of this person in this browser is renewed in place, keeping its apps (and an
+    // app that joins it meanwhile); one that ended meanwhile is not brought back.
+    let renewed = match existing {
+        Some(s) => {
+            app.sessions
+                .update_sso(&s.sid, now, |s| {
+                    s.auth_time = now;
+                    s.amr = amr.clone();
+                    s.acr = acr.clone();
+                    s.expires_at = expires_at;
+                })
+                .await?
+        }
+        None => None,
     };
-    app.sessions.save_sso(&sso, now).await?;
+    let sso = match renewed {
+        Some(s) => s,
+        None => {
+            let s = SsoSession {
+                sid: random(),
+                user_id: user,
+                tenant_id: tx.tenant_id,
+                auth_time: now,
+                amr,
+                acr,
+                clients: Default::default(),
+                saml: Vec::new(),
+                expires_at,
+            };
+            app.sessions.save_sso(&s, now).await?;
+            s
+        }
+    };
     tracing::info!(user = %user, client = %tx.req.client_id, amr = ?sso.amr, "signed in");
     let jar = jar
         .add(cookie(
