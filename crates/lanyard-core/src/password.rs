@@ -83,6 +83,28 @@ impl PasswordHash {
         Ok(Self(h.to_string()))
     }
 
+    /// A hash with `params` that no password matches (random salt and random output, never
+    /// computed): checking a password against it costs exactly what checking a real one does,
+    /// for sign-ins of people who do not exist. Made without hashing anything.
+    pub fn stand_in(params: &Argon2Params) -> Result<Self, PasswordError> {
+        use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+        use base64::Engine;
+        use rand::RngCore;
+        params.validate()?;
+        let mut salt = [0u8; 16];
+        let mut output = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        rand::rngs::OsRng.fill_bytes(&mut output);
+        Self::parse(&format!(
+            "$argon2id$v=19$m={},t={},p={}${}${}",
+            params.memory_kib,
+            params.iterations,
+            params.parallelism,
+            B64.encode(salt),
+            B64.encode(output)
+        ))
+    }
+
     /// Whether `password` matches (constant-time comparison inside argon2).
     pub fn verify(&self, password: &Secret) -> bool {
         self.verify_in(password, &mut HashMemory::default())
@@ -175,6 +197,21 @@ pub enum PasswordError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stand_in_matches_nothing_and_costs_what_a_real_hash_costs() {
+        let params = Argon2Params::default();
+        let s = PasswordHash::stand_in(&params).unwrap();
+        assert!(!s.verify(&Secret::new("")));
+        assert!(!s.verify(&Secret::new("lanyard-dummy-password-for-timing")));
+        // Same parameters as the configured ones: the same work per check.
+        assert!(!s.needs_rehash(&params));
+        assert!(PasswordHash::stand_in(&Argon2Params {
+            memory_kib: 1,
+            ..params
+        })
+        .is_err());
+    }
 
     #[test]
     fn hash_verifies_only_the_right_password() {

@@ -33,7 +33,8 @@ pub struct Hasher {
     /// Hashes admitted and not yet finished (waiting or running), at most `capacity`.
     in_flight: Arc<AtomicUsize>,
     capacity: usize,
-    dummy: Arc<std::sync::OnceLock<Option<PasswordHash>>>,
+    /// What unknown logins are checked against (see [`Hasher::verify_dummy`]).
+    dummy: Arc<PasswordHash>,
 }
 
 /// A place in the hashing pool, held from admission until the hash is done (or abandoned).
@@ -51,6 +52,7 @@ impl Hasher {
     /// `threads` hashing threads, `queue` more hashes waiting. The threads end when the last
     /// clone of the `Hasher` is dropped.
     pub fn new(params: Argon2Params, threads: usize, queue: usize) -> std::io::Result<Self> {
+        let dummy = PasswordHash::stand_in(&params).map_err(std::io::Error::other)?;
         let (jobs, waiting) = channel::<Job>();
         let waiting = Arc::new(Mutex::new(waiting));
         for i in 0..threads.max(1) {
@@ -64,7 +66,7 @@ impl Hasher {
             jobs,
             in_flight: Arc::new(AtomicUsize::new(0)),
             capacity: threads.max(1) + queue,
-            dummy: Arc::new(std::sync::OnceLock::new()),
+            dummy: Arc::new(dummy),
         })
     }
 
@@ -144,23 +146,16 @@ impl Hasher {
     }
 
     /// Spends the same work as [`Hasher::verify`] for a person who does not exist, so that
-    /// the answer takes as long either way. The stand-in hash is made, the first time, inside
-    /// the same place: this never needs a second one (which could be refused after the
-    /// attempt was counted).
+    /// the answer takes as long either way: the password is checked against a stand-in hash
+    /// with the configured parameters, made (without hashing) when the pool starts.
     pub async fn verify_dummy(
         &self,
         admission: Admission,
         password: Secret,
     ) -> Result<bool, HashError> {
-        let (dummy, params) = (self.dummy.clone(), self.params);
+        let dummy = self.dummy.clone();
         self.run(admission, move |memory| {
-            let stand_in = dummy.get_or_init(|| {
-                PasswordHash::create(&Secret::new("lanyard-dummy-password-for-timing"), &params)
-                    .ok()
-            });
-            if let Some(h) = stand_in {
-                let _ = h.verify_in(&password, memory);
-            }
+            let _ = dummy.verify_in(&password, memory);
             false
         })
         .await
