@@ -494,6 +494,12 @@ impl Config {
         if !(60..=86_400).contains(&self.oidc.login_ttl_secs) {
             bad("oidc.login_ttl_secs", "must be 60 to 86400".into());
         }
+        if self.passwords.hashing_threads > 256 {
+            bad(
+                "passwords.hashing_threads",
+                "must be 0 (one per core) to 256; each keeps its hash memory".into(),
+            );
+        }
         if self.login.max_failures_per_account == 0 || self.login.max_failures_per_ip == 0 {
             bad("login", "failure limits must be at least 1".into());
         }
@@ -591,6 +597,16 @@ mod tests {
                 .any(|k| ["oidc", "login", "webauthn"].contains(k)),
             "{keys:?}"
         );
+    }
+
+    #[test]
+    fn hashing_threads_are_bounded() {
+        let mut c = Config::default();
+        c.passwords.hashing_threads = 257;
+        let keys: Vec<_> = c.validate().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["passwords.hashing_threads"]);
+        c.passwords.hashing_threads = 256;
+        assert!(c.validate().is_empty());
     }
 
     #[test]

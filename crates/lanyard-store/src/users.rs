@@ -139,11 +139,12 @@ async fn fill_children(conn: &mut AnyConnection, u: &mut User) -> Result<(), Sto
             "g" => {
                 u.profile.groups.insert(rows::text(&r, "k")?);
             }
-            _ => {
+            "a" => {
                 u.profile
                     .attributes
                     .insert(rows::text(&r, "k")?, rows::text(&r, "v")?);
             }
+            other => return Err(StoreError::Corrupt(format!("user child kind {other:?}"))),
         }
     }
     Ok(())

@@ -162,11 +162,18 @@ fn plan() -> RealmPlan {
             ],
             roles: vec![],
             users: vec![
-                user(
-                    "learner@demo.test",
-                    &["Student"],
-                    Some(&["Demo Training Co", "North", "Leeds"]),
-                ),
+                {
+                    // Groups and attributes too, so a person's children are read back from all
+                    // three tables (on both databases).
+                    let mut u = user(
+                        "learner@demo.test",
+                        &["Student"],
+                        Some(&["Demo Training Co", "North", "Leeds"]),
+                    );
+                    u.profile.groups = ["Cohort 7".to_string()].into();
+                    u.profile.attributes = [("employee_no".to_string(), "E-7".to_string())].into();
+                    u
+                },
                 user(
                     "admin@demo.test",
                     &["Local Administrator"],
@@ -284,6 +291,20 @@ async fn the_demo_shape_reads_back(store: &Store) {
         .unwrap()
         .verify(&Secret::new("Lanyard-demo-pass-2026")));
     assert!(store.password_hash(admin.id).await.unwrap().is_none());
+    assert_eq!(learner.roles.len(), 1);
+    assert_eq!(
+        learner.profile.groups.iter().collect::<Vec<_>>(),
+        ["Cohort 7"]
+    );
+    assert_eq!(
+        learner
+            .profile
+            .attributes
+            .get("employee_no")
+            .map(String::as_str),
+        Some("E-7")
+    );
+    assert!(admin.profile.groups.is_empty() && admin.profile.attributes.is_empty());
     // The TOTP seed is sealed, never stored in the clear.
     let dump = format!("{:?}", store.snapshot().await.unwrap());
     assert!(dump.contains("totp_enrolments"));
