@@ -11,6 +11,21 @@ function setup(thread)
   if setup_thread then setup_thread(thread) end
 end
 
+-- Each thread (connection) draws its own pacing randoms.
+function init(args)
+  math.randomseed(os.time() * 1000 + (id or 0) * 7919)
+end
+
+-- BENCH_EXPECT (if set): an answer below 400 whose body lacks this text counts as failed (an
+-- error page or an empty token answer is not a success).
+local expect = os.getenv("BENCH_EXPECT")
+if expect then
+  failed = 0
+  function response(status, headers, body)
+    if status < 400 and not (body and body:find(expect, 1, true)) then failed = failed + 1 end
+  end
+end
+
 -- BENCH_DELAY_MS (fractional milliseconds, if set) is waited before each request of a
 -- connection, to run below capacity. wrk waits whole milliseconds, so the fraction is spent as
 -- one more millisecond that often, at random. (A script may define its own delay instead.)
@@ -21,6 +36,18 @@ if pace then
     if math.random() < pace - whole then whole = whole + 1 end
     return whole
   end
+end
+
+-- For the sign-in scripts: a header of an answer (any case), and the code exchange of the
+-- bench app's PKCE flow (BENCH_VERIFIER).
+function header(headers, name)
+  for k, v in pairs(headers) do if k:lower() == name then return v end end
+end
+
+function token_request(code)
+  return wrk.format("POST", "/token", { ["Content-Type"] = "application/x-www-form-urlencoded" },
+    "grant_type=authorization_code&client_id=bench-app&redirect_uri=http%3A%2F%2F127.0.0.1%3A8088%2Fcallback&code_verifier="
+      .. os.getenv("BENCH_VERIFIER") .. "&code=" .. code)
 end
 
 function done(summary, latency, requests)

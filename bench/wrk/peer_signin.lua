@@ -6,8 +6,6 @@
 -- signs in afresh. Any answer the flow cannot go on with counts as a status error.
 dofile(os.getenv("BENCH_WRK") .. "/common.lua")
 local authorize = os.getenv("BENCH_AUTHORIZE")
-local verifier = os.getenv("BENCH_VERIFIER")
-local redirect = "http%3A%2F%2F127.0.0.1%3A8088%2Fcallback"
 local form = "application/x-www-form-urlencoded"
 local step, uid, action, resume, code = 1, nil, nil, nil, nil
 flows, failed = 0, 0
@@ -26,13 +24,8 @@ function request()
   elseif step == 4 then
     return wrk.format("GET", resume, { ["Cookie"] = "_interaction_resume=" .. uid })
   else
-    return wrk.format("POST", "/token", { ["Content-Type"] = form },
-      "grant_type=authorization_code&client_id=bench-app&redirect_uri=" .. redirect .. "&code_verifier=" .. verifier .. "&code=" .. code)
+    return token_request(code)
   end
-end
-
-local function header(headers, name)
-  for k, v in pairs(headers) do if k:lower() == name then return v end end
 end
 
 function response(status, headers, body)

@@ -8,15 +8,17 @@ function setup_thread(thread)
   thread:set("token", all[#threads])
 end
 
-flows = 0
+flows, failed = 0, 0
 function request()
   return wrk.format("POST", "/token", { ["Content-Type"] = "application/x-www-form-urlencoded" },
     "grant_type=refresh_token&client_id=bench-app&refresh_token=" .. token)
 end
 
 function response(status, headers, body)
-  if status == 200 then
-    local t = body:match('"refresh_token":"([^"]+)"')
-    if t then token = t; flows = flows + 1 end
+  local t = status == 200 and body:match('"refresh_token":"([^"]+)"')
+  if t then
+    token = t; flows = flows + 1
+  elseif status < 400 then
+    failed = failed + 1
   end
 end

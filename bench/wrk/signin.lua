@@ -3,11 +3,9 @@
 -- Each connection signs in as its own person, bench-learner-N (bench/realm.toml).
 dofile(os.getenv("BENCH_WRK") .. "/common.lua")
 local authorize = os.getenv("BENCH_AUTHORIZE")
-local verifier = os.getenv("BENCH_VERIFIER")
-local redirect = "http%3A%2F%2F127.0.0.1%3A8088%2Fcallback"
 local form = "application/x-www-form-urlencoded"
 local step, tx, csrf, cookie, code = 1, nil, nil, nil, nil
-flows, busy = 0, 0
+flows, busy, failed = 0, 0, 0
 local wait = 0
 
 function delay()
@@ -25,13 +23,8 @@ function request()
     return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = cookie },
       "tx=" .. tx .. "&csrf=" .. csrf .. "&login=bench-learner-" .. ((id - 1) % 16 + 1) .. "%40demo.test&password=Lanyard-demo-pass-2026")
   else
-    return wrk.format("POST", "/token", { ["Content-Type"] = form },
-      "grant_type=authorization_code&client_id=bench-app&redirect_uri=" .. redirect .. "&code_verifier=" .. verifier .. "&code=" .. code)
+    return token_request(code)
   end
-end
-
-local function header(headers, name)
-  for k, v in pairs(headers) do if k:lower() == name then return v end end
 end
 
 function response(status, headers, body)
@@ -53,5 +46,7 @@ function response(status, headers, body)
     -- As a person would: wait as long as asked before starting again.
     wait = 1000 * (tonumber(header(headers, "retry-after")) or 1)
   end
+  -- An answer wrk takes as fine (below 400) that the flow cannot go on with is a failure too.
+  if not ok and status < 400 then failed = failed + 1 end
   step = ok and (step % 4) + 1 or 1
 end

@@ -7,6 +7,8 @@ local grant = os.getenv("BENCH_GRANT_BASIC")
 local introspector = os.getenv("BENCH_INTROSPECT_BASIC")
 local token = os.getenv("BENCH_TOKEN")
 local step = 0
+local expected = { '"access_token"', '"active":true', '"keys"', '"issuer"' }
+failed = 0
 
 function request()
   step = step % 4 + 1
@@ -21,4 +23,14 @@ function request()
   else
     return wrk.format("GET", "/.well-known/openid-configuration")
   end
+end
+
+-- Each answer must be one of the four successes (wrk asks for one request more than it sends at
+-- the start, so answers cannot be matched to requests by counting).
+function response(status, headers, body)
+  if status >= 400 then return end
+  for _, e in ipairs(expected) do
+    if body and body:find(e, 1, true) then return end
+  end
+  failed = failed + 1
 end
