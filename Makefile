@@ -13,7 +13,7 @@ test:
 	bash scripts/test.sh
 
 # The benchmark kit: Lanyard (embedded, and Redis + PostgreSQL) against node oidc-provider,
-# writes docs/benchmarks.md. About 10 minutes on a fresh machine.
+# writes docs/benchmarks.md. About 13 minutes on a fresh 2-core machine, build included.
 bench:
 	bash scripts/bench.sh
 
