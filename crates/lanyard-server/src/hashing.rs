@@ -3,8 +3,9 @@
 //! answers 503 with `Retry-After`) instead of piling up.
 //!
 //! Each thread keeps its own Argon2 working memory ([`HashMemory`], 19 MiB at the default
-//! cost) from one hash to the next, so resident memory stays at threads × cost however many
-//! sign-ins pass, and no hash pays for allocating, zeroing and faulting in fresh pages.
+//! cost) from one verification to the next, so resident memory stays at threads × cost however
+//! many sign-ins pass, and no sign-in pays for allocating, zeroing and faulting in fresh pages.
+//! Setting a new password (rare) hashes with memory of its own, freed afterwards.
 
 use lanyard_core::{Argon2Params, HashMemory, PasswordHash, Secret};
 use std::panic::AssertUnwindSafe;
