@@ -156,8 +156,8 @@ Where targets are still missed, the cause measured:
   per-byte `format!` in the client-secret check (~3 % together).
 - **ES256 vs the peer (5×).** A grant costs 28-33 µs of server CPU (30,000-35,000 grants per
   CPU-second over the runs), 12 µs of it the signature. The
-  15 µs floor plus the signature alone allow about 37,000 grants per CPU-second — 4.7× this peer's
-  figure even if the token endpoint did nothing else. 5× needs the load generator on another machine.
+  15 µs floor plus the signature alone allow about 37,000 grants per CPU-second — under 5× this
+  peer's 7,500-7,900 even if the token endpoint did nothing else. 5× needs the load generator on another machine.
 - **RS256 vs its ceiling (92 %).** 92 % of a ~198 µs signature leaves 17 µs for everything else; the
   floor takes 15 µs of it, leaving 2 µs for client authentication, claims, JSON and JWS encoding (they
   take about 7). Measured 89-93 % over the last runs and both set-ups: at the edge, met or
