@@ -71,7 +71,8 @@ fn session(i: u64, now: i64) -> lanyard_session::SsoSession {
     let clock = lanyard_core::FixedClock::new(lanyard_core::clock::from_millis(now * 1000));
     let ids = lanyard_core::IdGen::new(&clock);
     lanyard_session::SsoSession {
-        sid: format!("{:043}", i),
+        sid: format!("{:024}", i),
+        handle: format!("{:064x}", i),
         user_id: ids.next(),
         tenant_id: ids.next(),
         auth_time: now,

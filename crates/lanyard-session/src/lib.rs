@@ -13,7 +13,10 @@ mod sessions;
 
 pub use memory::MemoryStore;
 pub use redis_store::RedisStore;
-pub use sessions::{RefreshFamily, Rotation, SamlParticipant, Sessions, SsoSession};
+pub use sessions::{
+    new_sid, new_sso_secret, sso_handle, RefreshFamily, Rotation, SamlParticipant, Sessions,
+    SsoSession,
+};
 
 use async_trait::async_trait;
 use std::time::Duration;
@@ -83,6 +86,8 @@ pub trait SessionStore: Send + Sync + 'static {
     }
     /// Adds one to the counter at `key` (created at 1, expiring after `ttl`) and returns it.
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, SessionError>;
+    /// Takes one from the counter at `key` if it exists and is above zero (its expiry stays).
+    async fn decr(&self, key: &str) -> Result<(), SessionError>;
     /// Adds `member` to the set at `key` and (re)sets its expiry to at least `ttl`.
     async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), SessionError>;
     /// Whether `member` is in the set at `key`.

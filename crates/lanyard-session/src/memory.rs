@@ -78,6 +78,46 @@ impl Inner {
         self.entries.get_mut(key)
     }
 
+    fn swap(&mut self, key: &str, expected: &[u8], new: &[u8], now: i64, expires_ms: i64) -> Swap {
+        match self.live(key, now) {
+            Some(e) => match &e.value {
+                Value::Bytes(b) if b.as_slice() == expected => {
+                    *e = Entry {
+                        value: Value::Bytes(new.to_vec()),
+                        expires_ms,
+                    };
+                    Swap::Swapped
+                }
+                Value::Bytes(b) => Swap::Mismatch(b.clone()),
+                _ => Swap::Mismatch(Vec::new()),
+            },
+            None => Swap::Missing,
+        }
+    }
+
+    fn add_member(&mut self, key: &str, member: &str, now: i64, expires_ms: i64) {
+        match self.live(key, now) {
+            Some(Entry {
+                value: Value::Set(s),
+                expires_ms: exp,
+            }) => {
+                s.insert(member.to_string());
+                *exp = (*exp).max(expires_ms);
+            }
+            _ => {
+                let set = BTreeSet::from([member.to_string()]);
+                self.entries.insert(
+                    key.to_string(),
+                    Entry {
+                        value: Value::Set(set),
+                        expires_ms,
+                    },
+                );
+            }
+        }
+        self.wrote(now);
+    }
+
     /// Every 4096 writes, sweeps out expired entries so memory stays bounded.
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
@@ -160,21 +200,26 @@ impl SessionStore for MemoryStore {
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
         let (now, expires_ms) = (self.now(), self.expiry(ttl));
+        Ok(self.lock()?.swap(key, expected, new, now, expires_ms))
+    }
+
+    /// Swaps and remembers under one lock, so a concurrent presenter of the same token either
+    /// wins the swap or finds it in the history (reuse detection has no gap between the two).
+    async fn swap_remembering(
+        &self,
+        key: &str,
+        expected: &str,
+        new: &str,
+        history: &str,
+        ttl: Duration,
+    ) -> Result<Swap, SessionError> {
+        let (now, expires_ms) = (self.now(), self.expiry(ttl));
         let mut m = self.lock()?;
-        match m.live(key, now) {
-            Some(e) => match &e.value {
-                Value::Bytes(b) if b.as_slice() == expected => {
-                    *e = Entry {
-                        value: Value::Bytes(new.to_vec()),
-                        expires_ms,
-                    };
-                    Ok(Swap::Swapped)
-                }
-                Value::Bytes(b) => Ok(Swap::Mismatch(b.clone())),
-                _ => Ok(Swap::Mismatch(Vec::new())),
-            },
-            None => Ok(Swap::Missing),
+        let swapped = m.swap(key, expected.as_bytes(), new.as_bytes(), now, expires_ms);
+        if swapped == Swap::Swapped {
+            m.add_member(history, expected, now, expires_ms);
         }
+        Ok(swapped)
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, SessionError> {
@@ -203,29 +248,22 @@ impl SessionStore for MemoryStore {
         Ok(n)
     }
 
+    async fn decr(&self, key: &str) -> Result<(), SessionError> {
+        let now = self.now();
+        let mut m = self.lock()?;
+        if let Some(Entry {
+            value: Value::Counter(n),
+            ..
+        }) = m.live(key, now)
+        {
+            *n = n.saturating_sub(1);
+        }
+        Ok(())
+    }
+
     async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), SessionError> {
         let (now, expires_ms) = (self.now(), self.expiry(ttl));
-        let mut m = self.lock()?;
-        match m.live(key, now) {
-            Some(Entry {
-                value: Value::Set(s),
-                expires_ms: exp,
-            }) => {
-                s.insert(member.to_string());
-                *exp = (*exp).max(expires_ms);
-            }
-            _ => {
-                let set = BTreeSet::from([member.to_string()]);
-                m.entries.insert(
-                    key.to_string(),
-                    Entry {
-                        value: Value::Set(set),
-                        expires_ms,
-                    },
-                );
-            }
-        }
-        m.wrote(now);
+        self.lock()?.add_member(key, member, now, expires_ms);
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub struct RedisStore {
     prefix: String,
     swap: Script,
     incr: Script,
+    decr: Script,
     add: Script,
 }
 
@@ -60,6 +61,12 @@ impl RedisStore {
                 r"local n = redis.call('INCR', KEYS[1])
                   if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
                   return n",
+            ),
+            // Take one from an existing counter, never below zero, never creating it.
+            decr: Script::new(
+                r"local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+                  if v and v > 0 then return redis.call('DECR', KEYS[1]) end
+                  return 0",
             ),
             // Set member, keeping the longest expiry asked for.
             add: Script::new(
@@ -185,6 +192,16 @@ impl SessionStore for RedisStore {
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)
+    }
+
+    async fn decr(&self, key: &str) -> Result<(), SessionError> {
+        let mut c = self.conn.clone();
+        self.decr
+            .key(self.key(key))
+            .invoke_async::<i64>(&mut c)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn add_member(&self, key: &str, member: &str, ttl: Duration) -> Result<(), SessionError> {

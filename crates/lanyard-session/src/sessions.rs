@@ -1,11 +1,17 @@
 //! Typed records over the primitives: SSO sessions (indexed by user, so suspending someone ends
 //! them all at once) and refresh-token families (rotated by compare-and-swap; presenting a
 //! rotated-out token revokes the whole family).
+//!
+//! An SSO session has two names. Its public id ([`SsoSession::sid`]) goes into tokens (the `sid`
+//! claim) and may be seen by anyone holding one. The browser proves the session with a secret
+//! of its own (the cookie), which never leaves the browser: the store keys the session by that
+//! secret's SHA-256 ([`SsoSession::handle`]), so neither a token nor the store reveals a cookie.
 
 use crate::{SessionError, SessionStore, Swap};
 use lanyard_core::{TenantId, UserId};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +19,11 @@ use std::time::Duration;
 /// A signed-in browser.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoSession {
-    /// Session id (random, also the `sid` claim).
+    /// The session's public id (random; the `sid` claim). Never the cookie.
     pub sid: String,
+    /// Where the session is stored: the SHA-256 of the browser's cookie secret. Server-side
+    /// only; changes whenever the person signs in again inside the session.
+    pub handle: String,
     /// Who.
     pub user_id: UserId,
     /// His tenant.
@@ -133,12 +142,12 @@ impl Sessions {
         decode(self.store.take(key).await?)
     }
 
-    /// Saves an SSO session until its `expires_at`.
+    /// Saves an SSO session (under its [`SsoSession::handle`]) until its `expires_at`.
     pub async fn save_sso(&self, s: &SsoSession, now: i64) -> Result<(), SessionError> {
         let ttl = secs_until(s.expires_at, now);
-        self.put_json(&format!("sso:{}", s.sid), s, ttl).await?;
+        self.put_json(&sso_key(&s.handle), s, ttl).await?;
         self.store
-            .add_member(&format!("user_sso:{}", s.user_id), &s.sid, ttl)
+            .add_member(&user_index(s.user_id), &s.handle, ttl)
             .await
     }
 
@@ -148,11 +157,11 @@ impl Sessions {
     /// never brought back. `None` when the session no longer exists.
     pub async fn update_sso(
         &self,
-        sid: &str,
+        handle: &str,
         now: i64,
         change: impl Fn(&mut SsoSession),
     ) -> Result<Option<SsoSession>, SessionError> {
-        let key = format!("sso:{sid}");
+        let key = sso_key(handle);
         let mut current = self.store.get(&key).await?;
         // Each lost swap means another change landed, so this ends after as many tries as there
         // are concurrent changes; the bound only stops a runaway.
@@ -164,6 +173,8 @@ impl Sessions {
                 serde_json::from_slice(&old).map_err(|e| SessionError::Corrupt(e.to_string()))?;
             let expires_before = s.expires_at;
             change(&mut s);
+            // The handle is the key: a change cannot move the session.
+            s.handle = handle.to_string();
             let new = serde_json::to_vec(&s).map_err(|e| SessionError::Corrupt(e.to_string()))?;
             if new == old {
                 return Ok(Some(s));
@@ -174,7 +185,7 @@ impl Sessions {
                     if s.expires_at > expires_before {
                         // The person's index of sessions must live as long (see end_user).
                         self.store
-                            .add_member(&format!("user_sso:{}", s.user_id), &s.sid, ttl)
+                            .add_member(&user_index(s.user_id), handle, ttl)
                             .await?;
                     }
                     return Ok(Some(s));
@@ -188,36 +199,67 @@ impl Sessions {
         ))
     }
 
-    /// An SSO session, if it still exists.
-    pub async fn sso(&self, sid: &str) -> Result<Option<SsoSession>, SessionError> {
-        self.get_json(&format!("sso:{sid}")).await
+    /// The SSO session stored under `handle`, if it still exists.
+    pub async fn sso(&self, handle: &str) -> Result<Option<SsoSession>, SessionError> {
+        Ok(self
+            .get_json::<SsoSession>(&sso_key(handle))
+            .await?
+            .filter(|s| s.handle == handle))
+    }
+
+    /// The SSO session a browser's cookie secret proves, if it still exists.
+    pub async fn sso_by_secret(&self, secret: &str) -> Result<Option<SsoSession>, SessionError> {
+        if secret.is_empty() {
+            return Ok(None);
+        }
+        self.sso(&sso_handle(secret)).await
     }
 
     /// Ends an SSO session, returning it.
-    pub async fn end_sso(&self, sid: &str) -> Result<Option<SsoSession>, SessionError> {
-        let s: Option<SsoSession> = self.take_json(&format!("sso:{sid}")).await?;
+    pub async fn end_sso(&self, handle: &str) -> Result<Option<SsoSession>, SessionError> {
+        let s: Option<SsoSession> = self.take_json(&sso_key(handle)).await?;
         if let Some(s) = &s {
             self.store
-                .remove_member(&format!("user_sso:{}", s.user_id), sid)
+                .remove_member(&user_index(s.user_id), handle)
                 .await?;
         }
         Ok(s)
     }
 
+    /// Moves a session to a new cookie secret with `change` applied (a new sign-in inside an
+    /// existing session: the old cookie stops working, so a planted or stolen one gains
+    /// nothing from the person signing in again). Returns the new secret and the session, or
+    /// `None` when the session has ended meanwhile (it is not brought back).
+    pub async fn rekey_sso(
+        &self,
+        handle: &str,
+        now: i64,
+        change: impl FnOnce(&mut SsoSession),
+    ) -> Result<Option<(String, SsoSession)>, SessionError> {
+        let Some(mut s) = self.end_sso(handle).await? else {
+            return Ok(None);
+        };
+        change(&mut s);
+        let (secret, new_handle) = new_sso_secret();
+        s.handle = new_handle;
+        self.save_sso(&s, now).await?;
+        Ok(Some((secret, s)))
+    }
+
     /// Ends every SSO session and revokes every refresh family of a person; returns how many
     /// of each there were.
     pub async fn end_user(&self, user: UserId) -> Result<(usize, usize), SessionError> {
-        let sids = self.store.members(&format!("user_sso:{user}")).await?;
-        for sid in &sids {
-            self.store.delete(&format!("sso:{sid}")).await?;
+        let handles = self.store.members(&user_index(user)).await?;
+        for h in &handles {
+            self.store.delete(&sso_key(h)).await?;
         }
-        self.store.delete(&format!("user_sso:{user}")).await?;
+        self.store.delete(&user_index(user)).await?;
         let families = self.store.members(&format!("user_rf:{user}")).await?;
         for f in &families {
             self.delete_family(f).await?;
         }
         self.store.delete(&format!("user_rf:{user}")).await?;
-        Ok((sids.len(), families.len()))
+        Ok((handles.len(), families.len()))
     }
 
     /// Starts a refresh family whose current token hashes to `token_hash`.
@@ -248,6 +290,13 @@ impl Sessions {
             self.store.get(&format!("rf_cur:{id}")).await?.as_deref()
                 == Some(token_hash.as_bytes()),
         )
+    }
+
+    /// Whether `token_hash` was the family's current token once (it has been rotated out).
+    pub async fn was_current(&self, id: &str, token_hash: &str) -> Result<bool, SessionError> {
+        self.store
+            .is_member(&format!("rf_prev:{id}"), token_hash)
+            .await
     }
 
     /// Presents the token hashing to `presented`: if it is current, it is replaced by `next`;
@@ -318,6 +367,33 @@ impl Sessions {
         }
         Ok(())
     }
+}
+
+/// Sessions of the cookie-secret scheme live under `ssn:`; records of the earlier scheme (keyed
+/// by the cookie itself, under `sso:`) are never read, so their cookies sign nobody in.
+fn sso_key(handle: &str) -> String {
+    format!("ssn:{handle}")
+}
+
+fn user_index(user: UserId) -> String {
+    format!("user_ssn:{user}")
+}
+
+/// The storage handle of a cookie secret.
+pub fn sso_handle(secret: &str) -> String {
+    lanyard_core::random::hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// A fresh cookie secret and its handle.
+pub fn new_sso_secret() -> (String, String) {
+    let secret = lanyard_core::random::token(32);
+    let handle = sso_handle(&secret);
+    (secret, handle)
+}
+
+/// A fresh public session id (the `sid` claim).
+pub fn new_sid() -> String {
+    lanyard_core::random::token(18)
 }
 
 fn decode<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, SessionError> {

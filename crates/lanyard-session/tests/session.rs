@@ -4,7 +4,8 @@
 
 use lanyard_core::{FixedClock, IdGen, SystemClock};
 use lanyard_session::{
-    MemoryStore, RedisStore, RefreshFamily, Rotation, SessionStore, Sessions, SsoSession, Swap,
+    new_sso_secret, sso_handle, MemoryStore, RedisStore, RefreshFamily, Rotation, SessionStore,
+    Sessions, SsoSession, Swap,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,14 @@ async fn primitives_are_atomic_and_expire(s: Arc<dyn SessionStore>) {
     assert_eq!(s.swap("zz", b"2", b"3", MIN).await.unwrap(), Swap::Missing);
     assert_eq!(s.incr("n", MIN).await.unwrap(), 1);
     assert_eq!(s.incr("n", MIN).await.unwrap(), 2);
+    s.decr("n").await.unwrap();
+    assert_eq!(s.incr("n", MIN).await.unwrap(), 2);
+    for _ in 0..3 {
+        s.decr("n").await.unwrap();
+    }
+    assert_eq!(s.incr("n", MIN).await.unwrap(), 1, "a counter never goes below zero");
+    s.decr("absent").await.unwrap();
+    assert_eq!(s.get("absent").await.unwrap(), None, "decr creates nothing");
     s.add_member("set", "m1", MIN).await.unwrap();
     s.add_member("set", "m2", MIN).await.unwrap();
     assert!(s.is_member("set", "m1").await.unwrap());
@@ -163,7 +172,8 @@ fn sso_session(
     now: i64,
 ) -> SsoSession {
     SsoSession {
-        sid: sid.into(),
+        sid: format!("public-{sid}"),
+        handle: sid.into(),
         user_id: user,
         tenant_id: tenant,
         auth_time: now,
@@ -242,4 +252,92 @@ async fn updates_keep_concurrent_changes_and_never_revive_an_ended_session(
         .unwrap();
     assert!(late.is_none());
     assert!(sessions.sso(&sid).await.unwrap().is_none());
+}
+
+both!(a_session_is_found_by_its_cookie_secret_never_by_its_public_id);
+async fn a_session_is_found_by_its_cookie_secret_never_by_its_public_id(s: Arc<dyn SessionStore>) {
+    let sessions = Sessions::new(s.clone());
+    let (user, tenant) = ids();
+    let now = 1_700_000_000;
+    let (secret, handle) = new_sso_secret();
+    assert_eq!(handle, sso_handle(&secret));
+    assert_ne!(handle, secret);
+    let sso = sso_session(&handle, user, tenant, now);
+    sessions.save_sso(&sso, now).await.unwrap();
+    let found = sessions.sso_by_secret(&secret).await.unwrap().unwrap();
+    assert_eq!(found.sid, sso.sid);
+    // The public id, the handle itself or nothing prove nothing.
+    for wrong in [sso.sid.as_str(), handle.as_str(), ""] {
+        assert!(sessions.sso_by_secret(wrong).await.unwrap().is_none(), "{wrong}");
+    }
+    // A record of the earlier scheme, keyed by the cookie value, is never read.
+    let old = serde_json::json!({
+        "sid": "old-cookie", "user_id": user, "tenant_id": tenant, "auth_time": now,
+        "amr": ["pwd"], "acr": "1", "clients": [], "expires_at": now + 3600
+    });
+    s.put("sso:old-cookie", old.to_string().as_bytes(), MIN).await.unwrap();
+    assert!(sessions.sso_by_secret("old-cookie").await.unwrap().is_none());
+
+    // A new sign-in inside the session moves it to a new secret: the old one stops working.
+    let (new_secret, moved) = sessions
+        .rekey_sso(&handle, now, |s| s.amr = vec!["pwd".into()])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(new_secret, secret);
+    assert_eq!(moved.sid, sso.sid, "the public id stays");
+    assert!(sessions.sso_by_secret(&secret).await.unwrap().is_none());
+    let again = sessions.sso_by_secret(&new_secret).await.unwrap().unwrap();
+    assert_eq!(again.amr, ["pwd"]);
+    // Ending the person ends the moved session too (the index follows it).
+    assert_eq!(sessions.end_user(user).await.unwrap().0, 1);
+    assert!(sessions.sso_by_secret(&new_secret).await.unwrap().is_none());
+    // A session that has ended is not brought back by moving it.
+    assert!(sessions.rekey_sso(&moved.handle, now, |_| {}).await.unwrap().is_none());
+}
+
+both!(the_same_refresh_token_presented_at_once_revokes_the_family);
+async fn the_same_refresh_token_presented_at_once_revokes_the_family(s: Arc<dyn SessionStore>) {
+    // Two presenters of one token race: one rotates, the other must be seen as reuse (not as
+    // an unknown token), whatever the interleaving of the swap and the history.
+    for round in 0..20 {
+        let sessions = Arc::new(Sessions::new(s.clone()));
+        let (user, _) = ids();
+        let id = format!("race{round}-{}", rand_suffix());
+        let f = RefreshFamily {
+            id: id.clone(),
+            user_id: user,
+            client_id: "app".into(),
+            scope: String::new(),
+            sid: None,
+            auth_time: 0,
+            amr: vec![],
+            acr: "1".into(),
+            expires_at: 4_000_000_000,
+        };
+        sessions.create_family(&f, "h0", 1_700_000_000).await.unwrap();
+        let tasks: Vec<_> = (0..4)
+            .map(|i| {
+                let (sessions, id) = (sessions.clone(), id.clone());
+                tokio::spawn(async move {
+                    sessions
+                        .rotate(&id, "h0", &format!("h1-{i}"), 1_700_000_000)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut rotated = 0;
+        let mut reused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Rotation::Rotated(_) => rotated += 1,
+                Rotation::Reused(_) => reused += 1,
+                Rotation::Invalid => {}
+            }
+        }
+        assert_eq!(rotated, 1, "round {round}");
+        assert!(reused >= 1, "round {round}: a concurrent presenter was not seen as reuse");
+        assert!(sessions.family(&id).await.unwrap().is_none(), "round {round}");
+    }
 }
