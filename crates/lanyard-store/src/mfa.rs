@@ -6,6 +6,7 @@ use crate::rows;
 use crate::{Store, StoreError};
 use lanyard_core::{AuditActor, TenantId, UserId};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// A stored passkey.
@@ -265,19 +266,49 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Replaces a person's recovery codes with a new set (hashes).
+    /// The stored form of a (normalised) recovery code: a keyed hash under the sealing key,
+    /// `r1:KEYID:HEX`, so a copy of the database alone cannot test guesses at the codes.
+    fn recovery_hash(&self, code: &str) -> Result<String, StoreError> {
+        let ring = self.keyring();
+        let id = ring.active_id();
+        let mac = ring.mac(id, "recovery-code", code.as_bytes())?;
+        Ok(format!("r1:{id}:{}", lanyard_core::random::hex(&mac)))
+    }
+
+    /// Every stored form a code may have: keyed under each key of the keyring, and the
+    /// unkeyed SHA-256 that sets made before keyed hashes still carry.
+    fn recovery_candidates(&self, code: &str) -> Vec<String> {
+        let ring = self.keyring();
+        let mut out: Vec<String> = ring
+            .key_ids()
+            .filter_map(|id| {
+                ring.mac(id, "recovery-code", code.as_bytes())
+                    .ok()
+                    .map(|m| format!("r1:{id}:{}", lanyard_core::random::hex(&m)))
+            })
+            .collect();
+        out.push(lanyard_core::random::hex(&Sha256::digest(code.as_bytes())));
+        out
+    }
+
+    /// Replaces a person's recovery codes with a new set (normalised codes; only keyed hashes
+    /// of them are kept).
     pub async fn set_recovery_codes(
         &self,
         actor: &AuditActor,
         user: UserId,
-        hashes: &[String],
+        codes: &[String],
     ) -> Result<(), StoreError> {
+        let hashes = codes
+            .iter()
+            .map(|c| self.recovery_hash(c))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
             .await?;
-        for h in hashes {
+        for h in &hashes {
             sqlx::query(
                 "INSERT INTO recovery_codes (user_id, code_hash, created_at) VALUES ($1, $2, $3)",
             )
@@ -299,21 +330,27 @@ impl Store {
         Ok(())
     }
 
-    /// Spends a recovery code (by hash); `false` if unknown or already used.
+    /// Spends a recovery code (normalised); `false` if unknown or already used.
     pub async fn use_recovery_code(
         &self,
         actor: &AuditActor,
         user: UserId,
-        hash: &str,
+        code: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let n = sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
-            .bind(user.to_string())
-            .bind(hash.to_string())
-            .bind(self.now_ms())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut n = 0;
+        for hash in self.recovery_candidates(code) {
+            n = sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")
+                .bind(user.to_string())
+                .bind(hash)
+                .bind(self.now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if n > 0 {
+                break;
+            }
+        }
         if n == 1 {
             self.audit_user(
                 &mut tx,

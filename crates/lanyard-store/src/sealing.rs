@@ -3,8 +3,10 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::engine::general_purpose::{STANDARD_NO_PAD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use rand::RngCore;
 use std::fmt;
 use zeroize::Zeroizing;
@@ -13,6 +15,8 @@ use zeroize::Zeroizing;
 struct Kek {
     id: String,
     cipher: Aes256Gcm,
+    /// The key itself, for the keys derived from it ([`Keyring::seal_token`], [`Keyring::mac`]).
+    raw: Zeroizing<Vec<u8>>,
 }
 
 /// The keys that seal secrets: the first seals, every one can open.
@@ -66,6 +70,7 @@ impl Keyring {
             keys.push(Kek {
                 id: id.to_string(),
                 cipher,
+                raw,
             });
         }
         if keys.is_empty() {
@@ -150,9 +155,125 @@ impl Keyring {
     }
 }
 
+impl Keyring {
+    fn key(&self, id: &str) -> Result<&Kek, SealError> {
+        self.keys
+            .iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| SealError::UnknownKey(id.into()))
+    }
+
+    /// Every key's id, the sealing one first.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.iter().map(|k| k.id.as_str())
+    }
+
+    /// A keyed hash of `data` for `purpose` under key `key_id` (HMAC-SHA-256 under a key
+    /// derived from that KEK for the purpose): what a database alone cannot recompute.
+    pub fn mac(&self, key_id: &str, purpose: &str, data: &[u8]) -> Result<[u8; 32], SealError> {
+        let k = self.key(key_id)?;
+        let sub = hmac(&k.raw, &[b"lanyard-mac\0", purpose.as_bytes()])?;
+        hmac(&sub, &[data])
+    }
+
+    /// Seals a short-lived value into URL-safe text (`KEYID.SALT.CIPHERTEXT`), bound to
+    /// `context`. Each value is sealed under a key of its own, derived from the KEK and a random
+    /// salt, so however many values are sealed no AES-GCM key ever sees a nonce twice.
+    pub fn seal_token(&self, plain: &[u8], context: &str) -> Result<String, SealError> {
+        let k = self.keys.first().ok_or(SealError::Empty)?;
+        let mut salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut salt);
+        let cipher = token_cipher(k, context, &salt)?;
+        let ct = cipher
+            .encrypt(
+                Nonce::from_slice(&[0u8; 12]),
+                Payload {
+                    msg: plain,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::Tampered)?;
+        Ok(format!(
+            "{}.{}.{}",
+            k.id,
+            B64URL.encode(salt),
+            B64URL.encode(ct)
+        ))
+    }
+
+    /// Opens text made by [`Keyring::seal_token`] with the same `context`.
+    pub fn open_token(&self, text: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        let mut parts = text.rsplitn(3, '.');
+        let (Some(ct), Some(salt), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(SealError::Tampered);
+        };
+        let k = self.key(id)?;
+        let salt = B64URL.decode(salt).map_err(|_| SealError::Tampered)?;
+        let ct = B64URL.decode(ct).map_err(|_| SealError::Tampered)?;
+        if salt.len() != 16 {
+            return Err(SealError::Tampered);
+        }
+        token_cipher(k, context, &salt)?
+            .decrypt(
+                Nonce::from_slice(&[0u8; 12]),
+                Payload {
+                    msg: &ct,
+                    aad: context.as_bytes(),
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| SealError::Tampered)
+    }
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Result<[u8; 32], SealError> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SealError::Empty)?;
+    for p in parts {
+        m.update(p);
+    }
+    Ok(m.finalize().into_bytes().into())
+}
+
+fn token_cipher(k: &Kek, context: &str, salt: &[u8]) -> Result<Aes256Gcm, SealError> {
+    let key = Zeroizing::new(hmac(
+        &k.raw,
+        &[b"lanyard-token\0", context.as_bytes(), b"\0", salt],
+    )?);
+    Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| SealError::Empty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_tokens_open_only_whole_and_in_their_context() {
+        let old = Keyring::generate_file_text();
+        let ring = Keyring::parse(&old).unwrap();
+        let t = ring.seal_token(b"{\"a\":1}", "login-tx").unwrap();
+        assert!(t.bytes().all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c)), "{t}");
+        assert_ne!(t, ring.seal_token(b"{\"a\":1}", "login-tx").unwrap());
+        assert_eq!(ring.open_token(&t, "login-tx").unwrap().as_slice(), b"{\"a\":1}");
+        assert_eq!(ring.open_token(&t, "other"), Err(SealError::Tampered));
+        let mut bad = t.clone().into_bytes();
+        let last = bad.len() - 3;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            ring.open_token(std::str::from_utf8(&bad).unwrap(), "login-tx"),
+            Err(SealError::Tampered)
+        );
+        assert!(ring.open_token("nonsense", "login-tx").is_err());
+        // After a rotation the old key still opens what it sealed.
+        let rotated = Keyring::parse(&format!("{}{old}", Keyring::generate_file_text())).unwrap();
+        assert_eq!(rotated.open_token(&t, "login-tx").unwrap().as_slice(), b"{\"a\":1}");
+        // A keyed hash depends on key, purpose and data.
+        let id = ring.active_id().to_string();
+        let m = ring.mac(&id, "recovery", b"abc").unwrap();
+        assert_eq!(m, rotated.mac(&id, "recovery", b"abc").unwrap());
+        assert_ne!(m, ring.mac(&id, "recovery", b"abd").unwrap());
+        assert_ne!(m, ring.mac(&id, "other", b"abc").unwrap());
+        assert_ne!(m, rotated.mac(rotated.active_id(), "recovery", b"abc").unwrap());
+    }
 
     #[test]
     fn seal_and_open() {

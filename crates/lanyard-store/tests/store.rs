@@ -472,7 +472,7 @@ async fn anonymising_keeps_id_and_history_but_no_personal_data(store: &Store) {
         .await
         .unwrap();
     store
-        .set_recovery_codes(&AuditActor::System, u.id, &["hash-of-a-code".to_string()])
+        .set_recovery_codes(&AuditActor::System, u.id, &["k3f9q2m7xd".to_string()])
         .await
         .unwrap();
     let history_before = store
@@ -577,4 +577,30 @@ async fn an_entity_id_never_moves_to_another_tenant(store: &Store) {
         store.put_saml_sp(&sp, &actor).await,
         Err(StoreError::Invalid(_))
     ));
+}
+
+both!(recovery_codes_are_kept_as_keyed_hashes_and_spent_once);
+async fn recovery_codes_are_kept_as_keyed_hashes_and_spent_once(store: &Store) {
+    let t = applied(store).await;
+    let u = store
+        .user_by_login(t.id, "learner@demo.test")
+        .await
+        .unwrap()
+        .unwrap();
+    let codes = ["k3f9q2m7xd".to_string(), "aaaaabbbbb".to_string()];
+    store
+        .set_recovery_codes(&AuditActor::System, u.id, &codes)
+        .await
+        .unwrap();
+    // The database holds neither the codes nor their plain SHA-256 (which anyone with a copy
+    // could test all 2^50 codes against): only hashes keyed by the sealing key.
+    let dump = format!("{:?}", store.snapshot().await.unwrap());
+    use sha2::Digest;
+    let plain = lanyard_core::random::hex(&sha2::Sha256::digest(b"k3f9q2m7xd"));
+    assert!(!dump.contains("k3f9q2m7xd") && !dump.contains(&plain), "{dump}");
+    assert!(dump.contains("r1:"), "{dump}");
+    assert!(store.use_recovery_code(&AuditActor::System, u.id, "k3f9q2m7xd").await.unwrap());
+    assert!(!store.use_recovery_code(&AuditActor::System, u.id, "k3f9q2m7xd").await.unwrap());
+    assert!(!store.use_recovery_code(&AuditActor::System, u.id, "zzzzzzzzzz").await.unwrap());
+    assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 1);
 }
