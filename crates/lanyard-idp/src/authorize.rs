@@ -87,6 +87,14 @@ pub struct CodeGrant {
     pub sid: String,
 }
 
+/// The longest value each carried parameter may have (bytes).
+pub const PARAM_LIMITS: [(&str, usize); 4] = [
+    ("state", 2048),
+    ("nonce", 512),
+    ("login_hint", 256),
+    ("acr_values", 512),
+];
+
 /// Known scope values; others are refused.
 pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "roles", "offline_access"];
 
@@ -252,10 +260,21 @@ pub async fn validate(
         })?),
         None => None,
     };
-    let nonce = params.get("nonce").map(|s| s.to_string());
-    if scope.contains("openid") && nonce.as_ref().is_some_and(|n| n.len() > 512) {
-        return Err(fail(OAuthError::InvalidRequest("nonce is too long".into())));
+    // OIDC Core §3.1.2.1: max_age=0 is prompt=login (a session made a moment ago is not "0
+    // seconds old" enough).
+    if max_age == Some(0) {
+        prompt.login = true;
     }
+    // What a request may carry is bounded: it travels with the sign-in until the person has
+    // signed in, so an anonymous request cannot make the server hold much for it.
+    for (name, limit) in PARAM_LIMITS {
+        if params.get(name).is_some_and(|v| v.len() > limit) {
+            return Err(fail(OAuthError::InvalidRequest(format!(
+                "{name} is too long (at most {limit} bytes)"
+            ))));
+        }
+    }
+    let nonce = params.get("nonce").map(|s| s.to_string());
     let request = AuthRequest {
         client_id: client.client_id.clone(),
         redirect_uri: redirect_uri.to_string(),
@@ -328,7 +347,7 @@ pub async fn issue_code(
         // change or bringing back a session ended meanwhile.
         let kept = provider
             .sessions()
-            .update_sso(&sso.sid, provider.now(), |s| {
+            .update_sso(&sso.handle, provider.now(), |s| {
                 s.clients.insert(req.client_id.clone());
             })
             .await?;
@@ -352,7 +371,11 @@ pub async fn issue_code(
     let ttl = Duration::from_secs(u64::try_from(provider.settings().code_ttl_secs).unwrap_or(60));
     provider
         .sessions()
-        .put_json(&format!("code:{}", sha256_hex(&code)), &grant, ttl)
+        .put_json(
+            &format!("code:{}", sha256_hex(&code)),
+            &crate::grants::CodeState::Fresh(grant),
+            ttl,
+        )
         .await?;
     let mut p = vec![("code", code.as_str())];
     if let Some(s) = &req.state {

@@ -154,11 +154,12 @@ pub async fn revoke(
 ) -> Result<(), OAuthError> {
     if let Some((family_id, secret)) = crate::grants_refresh_split(token) {
         if let Some(f) = provider.sessions().family(family_id).await? {
+            // The current token or one rotated out of the family (whoever holds that has
+            // seen the family): either way the whole family ends (RFC 7009 §2.1).
+            let hash = sha256_hex(secret);
             if f.client_id == client.spec().client_id
-                && provider
-                    .sessions()
-                    .is_current(family_id, &sha256_hex(secret))
-                    .await?
+                && (provider.sessions().is_current(family_id, &hash).await?
+                    || provider.sessions().was_current(family_id, &hash).await?)
             {
                 provider.sessions().revoke_family(family_id).await?;
             }

@@ -16,6 +16,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 
+pub use code::CodeState;
+
 /// A token request as the server parsed it.
 #[derive(Debug, Clone)]
 pub struct TokenRequest {
