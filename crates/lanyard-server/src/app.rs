@@ -198,6 +198,7 @@ impl App {
             per_ip: l.max_failures_per_ip,
             window: std::time::Duration::from_secs(l.failure_window_secs),
             lockout: std::time::Duration::from_secs(l.lockout_secs),
+            max_ip_delay: std::time::Duration::from_secs(l.max_ip_delay_secs),
         }
     }
 

@@ -124,10 +124,13 @@ impl Default for OidcConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoginConfig {
-    /// Failed sign-ins for one account within the window before it is locked.
+    /// Failed sign-ins for one person within the window before his sign-in is locked.
     pub max_failures_per_account: u64,
-    /// Failed sign-ins from one address within the window before it is locked.
+    /// Failed sign-ins from one address within the window before its attempts are slowed
+    /// down (never locked: people behind one NAT or proxy share an address).
     pub max_failures_per_ip: u64,
+    /// The longest an attempt from a slowed-down address is held, seconds.
+    pub max_ip_delay_secs: u64,
     /// The counting window, seconds.
     pub failure_window_secs: u64,
     /// How long a lock lasts, seconds.
@@ -139,6 +142,7 @@ impl Default for LoginConfig {
         Self {
             max_failures_per_account: 5,
             max_failures_per_ip: 50,
+            max_ip_delay_secs: 10,
             failure_window_secs: 900,
             lockout_secs: 900,
         }
@@ -502,6 +506,12 @@ impl Config {
         }
         if self.login.max_failures_per_account == 0 || self.login.max_failures_per_ip == 0 {
             bad("login", "failure limits must be at least 1".into());
+        }
+        if self.login.max_ip_delay_secs > self.server.request_timeout_secs / 2 {
+            bad(
+                "login.max_ip_delay_secs",
+                "must be at most half of server.request_timeout_secs (a held attempt must still be answered)".into(),
+            );
         }
         let (rp_id, rp_name, origins) = self.webauthn_settings();
         if let Err(e) = lanyard_mfa::passkeys::Passkeys::new(&rp_id, &rp_name, &origins) {

@@ -7,6 +7,8 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
 pub mod directory;
 pub mod extract;
 pub mod hashing;
@@ -17,3 +19,4 @@ pub mod pages;
 pub mod realm;
 pub mod saml;
 pub mod throttle;
+pub(crate) mod tx;

@@ -253,8 +253,14 @@ pub struct AccountPage {
     pub name: String,
     /// Email or username.
     pub login: String,
-    /// CSRF token.
-    pub csrf: String,
+    /// Form token of "turn off the authenticator app".
+    pub csrf_totp_remove: String,
+    /// Form token of "add a passkey".
+    pub csrf_passkey_add: String,
+    /// Form token of "remove a passkey".
+    pub csrf_passkey_remove: String,
+    /// Form token of "make new recovery codes".
+    pub csrf_recovery: String,
     /// TOTP on.
     pub has_totp: bool,
     /// (name, credential id, added, last used).

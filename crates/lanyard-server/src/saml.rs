@@ -4,11 +4,13 @@
 
 use crate::app::App;
 use crate::extract::PageQuery;
+use crate::cookies;
 use crate::oidc::login::{
-    page_for, random, request_id, save_tx, unavailable_page, usable_session, LoginTx, TxQuery,
-    SSO_COOKIE,
+    own_tx, page_for, random, request_id, to_sign_in_form, to_step, unavailable_page,
+    usable_session, TxQuery,
 };
-use crate::oidc::mfa::{session_step, step_url, SessionStep};
+use crate::oidc::mfa::{session_step, SessionStep};
+use crate::tx;
 use crate::pages;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
@@ -16,7 +18,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use lanyard_core::saml::BINDING_POST;
 use lanyard_core::{NameIdFormat, SamlSpSpec, TenantId};
@@ -345,24 +347,14 @@ async fn start(
         )
         .await;
     }
-    let tx_id = random();
-    let tx = LoginTx {
-        req,
-        client_name: sp.name.clone(),
-        tenant_id: tenant,
-        csrf: random(),
-        pending,
-        discover: None,
-        saml: Some(authn),
-    };
-    let next = if tx.pending.is_some() {
-        step_url(&tx, &tx_id)
-    } else {
-        format!("/login?tx={tx_id}")
-    };
-    match save_tx(app, &tx_id, &tx).await {
-        Ok(()) => Redirect::to(&next).into_response(),
-        Err(_) => unavailable_page(app, Some(tenant), rid).await,
+    let (jar, mut t) = tx::start(app, jar, req, sp.name.clone(), tenant);
+    t.saml = Some(authn);
+    match pending {
+        Some(p) => {
+            t.pending = Some(p);
+            to_step(app, jar, &t, rid).await
+        }
+        None => to_sign_in_form(app, jar, &t, rid).await,
     }
 }
 
@@ -457,7 +449,14 @@ async fn continue_get(
     PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    let tx: LoginTx = match app.sessions.take_json(&format!("login:{}", q.tx)).await {
+    // The transaction must be this browser's, and is used once.
+    if tx::is_sealed(&q.tx) {
+        return crate::oidc::login::expired(&app, &rid).await;
+    }
+    if let Err(r) = own_tx(&app, &jar, &q.tx, &rid).await {
+        return r;
+    }
+    let tx = match tx::take(&app, &q.tx).await {
         Ok(Some(tx)) => tx,
         Ok(None) => return crate::oidc::login::expired(&app, &rid).await,
         Err(_) => return unavailable_page(&app, None, &rid).await,
@@ -592,7 +591,7 @@ async fn answer(
     // bringing back one that ended meanwhile.
     let sso = match app
         .sessions
-        .update_sso(&sso.sid, now, |s| {
+        .update_sso(&sso.handle, now, |s| {
             s.saml.retain(|p| p.sp != participant.sp);
             s.saml.push(participant.clone());
         })
@@ -774,24 +773,23 @@ async fn slo_request(
         }
         Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
     }
-    let sid = jar.get(SSO_COOKIE).map(|c| c.value().to_string());
-    let session = match &sid {
-        Some(s) => match app.sessions.sso(s).await {
+    let session = match cookies::sso_secret(&app, &jar) {
+        Some(secret) => match app.sessions.sso_by_secret(&secret).await {
             Ok(x) => x,
             Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
         },
         None => None,
     };
     // Only the session in which this SP knows the person under that NameID is ended.
-    let known = session.as_ref().is_some_and(|s| {
+    let known = session.as_ref().filter(|s| {
         s.saml
             .iter()
             .any(|p| p.sp == sp.entity_id && p.name_id == req.name_id)
     });
     let mut others = Vec::new();
     let mut jar = jar;
-    if let (true, Some(s)) = (known, &sid) {
-        match app.sessions.end_sso(s).await {
+    if let Some(s) = known {
+        match app.sessions.end_sso(&s.handle).await {
             Ok(Some(ended)) => {
                 others = ended
                     .saml
@@ -803,7 +801,7 @@ async fn slo_request(
             Ok(None) => {}
             Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
         }
-        jar = jar.remove(Cookie::build(SSO_COOKIE).path("/").build());
+        jar = jar.remove(cookies::removal(&app, cookies::sso_name(&app)));
     }
     let plan = SloPlan {
         tenant: Some(sp.tenant_id),

@@ -1,5 +1,6 @@
 // Passkeys in the browser: the only script Lanyard's pages use. Buttons carry
-// data-passkey="register" | "second" | "discover" and the CSRF token.
+// data-passkey="register" | "second" | "discover" and the page's form token. A passwordless
+// attempt's challenge comes back sealed with the options (`state`) and goes back with the answer.
 (function () {
   'use strict';
   function show(msg) {
@@ -23,7 +24,7 @@
   async function authenticate(btn, mode) {
     var opts = await post('/login/passkey/options', { tx: btn.dataset.tx, csrf: btn.dataset.csrf, mode: mode });
     var cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(opts.publicKey) });
-    var done = await post('/login/passkey/finish', { tx: btn.dataset.tx, csrf: btn.dataset.csrf, credential: cred.toJSON() });
+    var done = await post('/login/passkey/finish', { tx: btn.dataset.tx, csrf: btn.dataset.csrf, credential: cred.toJSON(), state: opts.state });
     location.assign(done.redirect);
   }
   document.querySelectorAll('[data-passkey]').forEach(function (btn) {

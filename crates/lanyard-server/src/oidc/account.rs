@@ -1,9 +1,14 @@
 //! The account page: a signed-in person manages his second factors — an authenticator app,
 //! passkeys and security keys (several, named, removable), and recovery codes.
+//!
+//! Every form carries a token bound to the SSO session and to that form (see [`crate::csrf`]):
+//! no other page, tab of another session or earlier sign-in can make one.
 
-use super::login::{cookie, page_for, random, request_id, CSRF_COOKIE, SSO_COOKIE};
-use super::mfa::{confirm_totp, enrol_page};
+use super::login::{page_for, request_id, unavailable_page};
+use super::mfa::{confirm_totp, enrol_page, new_recovery_codes, EnrolView};
 use crate::app::App;
+use crate::cookies;
+use crate::csrf;
 use crate::extract::{ApiJson, PageForm, PageQuery};
 use crate::pages::{self, AccountPage, RecoveryPage};
 use axum::extract::State;
@@ -11,15 +16,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use axum_extra::extract::cookie::{CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use lanyard_core::{AuditActor, User};
-use lanyard_mfa::{recovery, totp};
+use lanyard_mfa::totp;
 use lanyard_session::SsoSession;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use subtle::ConstantTimeEq;
 use webauthn_rs::prelude::{Passkey, PasskeyRegistration};
 
 pub(crate) fn router() -> Router<Arc<App>> {
@@ -33,56 +37,92 @@ pub(crate) fn router() -> Router<Arc<App>> {
         .route("/account/recovery", post(recovery_new))
 }
 
+/// The forms of the account pages, each with its own token.
+const TOTP_ADD: &str = "account.totp.add";
+const TOTP_REMOVE: &str = "account.totp.remove";
+const PASSKEY_ADD: &str = "account.passkey.add";
+const PASSKEY_REMOVE: &str = "account.passkey.remove";
+const RECOVERY: &str = "account.recovery";
+
+fn form_token(sso: &SsoSession, purpose: &str) -> String {
+    csrf::token(&sso.handle, purpose)
+}
+
+/// Why there is no signed-in person to show.
+enum NoPerson {
+    /// No session (or the person may no longer sign in).
+    SignedOut,
+    /// The store could not tell.
+    Unavailable,
+}
+
 /// The signed-in person, from the SSO cookie.
-async fn signed_in(app: &App, jar: &CookieJar) -> Option<(SsoSession, User)> {
-    let sso = app
-        .sessions
-        .sso(jar.get(SSO_COOKIE)?.value())
-        .await
-        .ok()
-        .flatten()?;
-    let user = app.store.user(sso.user_id).await.ok().flatten()?;
-    let held: Vec<_> = app
-        .store
-        .roles(user.tenant_id)
-        .await
-        .ok()?
-        .into_iter()
-        .filter(|r| user.roles.contains(&r.id))
-        .collect();
-    lanyard_core::status::may_sign_in(user.status, &held).ok()?;
-    Some((sso, user))
+async fn signed_in(app: &App, jar: &CookieJar, rid: &str) -> Result<(SsoSession, User), NoPerson> {
+    let secret = cookies::sso_secret(app, jar).ok_or(NoPerson::SignedOut)?;
+    let looked_up = async {
+        let Some(sso) = app.sessions.sso_by_secret(&secret).await? else {
+            return Ok(None);
+        };
+        let Some(user) = app.store.user(sso.user_id).await? else {
+            return Ok(None);
+        };
+        let view = app.directory.tenant(user.tenant_id).await?;
+        let held: Vec<_> = view.held(&user.roles).cloned().collect();
+        Ok::<_, anyhow::Error>(
+            lanyard_core::status::may_sign_in(user.status, &held)
+                .ok()
+                .map(|_| (sso, user)),
+        )
+    }
+    .await;
+    match looked_up {
+        Ok(Some(x)) => Ok(x),
+        Ok(None) => Err(NoPerson::SignedOut),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: session or person unavailable");
+            Err(NoPerson::Unavailable)
+        }
+    }
 }
 
-async fn not_signed_in(app: &App, rid: &str) -> Response {
-    pages::message(
-        StatusCode::UNAUTHORIZED,
-        page_for(app, None, "Sign in first", rid).await,
-        "Please sign in first",
-        "Sign in through one of your training applications, then come back to this page to manage how you sign in.",
-        None,
-    )
+async fn no_person_page(app: &App, why: NoPerson, rid: &str) -> Response {
+    match why {
+        NoPerson::SignedOut => pages::message(
+            StatusCode::UNAUTHORIZED,
+            page_for(app, None, "Sign in first", rid).await,
+            "Please sign in first",
+            "Sign in through one of your training applications, then come back to this page to manage how you sign in.",
+            None,
+        ),
+        NoPerson::Unavailable => unavailable_page(app, None, rid).await,
+    }
 }
 
-fn csrf_ok(jar: &CookieJar, form: &str) -> bool {
-    jar.get(CSRF_COOKIE).is_some_and(|c| {
-        !form.is_empty() && bool::from(c.value().as_bytes().ct_eq(form.as_bytes()))
-    })
+fn no_person_json(why: NoPerson) -> Response {
+    match why {
+        NoPerson::SignedOut => json_error(StatusCode::UNAUTHORIZED, "Please sign in again."),
+        NoPerson::Unavailable => {
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.")
+        }
+    }
 }
 
-/// The preamble of every account form: a signed-in person and a matching CSRF token.
+/// The preamble of every account form: a signed-in person and this form's token.
 async fn guard(
     app: &App,
     headers: &HeaderMap,
     jar: &CookieJar,
-    csrf: &str,
+    purpose: &str,
+    token: &str,
 ) -> Result<(String, SsoSession, User), Response> {
     let rid = request_id(headers);
-    let Some((sso, user)) = signed_in(app, jar).await else {
-        return Err(not_signed_in(app, &rid).await);
+    let (sso, user) = match signed_in(app, jar, &rid).await {
+        Ok(x) => x,
+        Err(why) => return Err(no_person_page(app, why, &rid).await),
     };
-    if !csrf_ok(jar, csrf) {
-        let page = page_for(app, None, "Refused", &rid).await;
+    if !csrf::verify(&sso.handle, purpose, token) {
+        tracing::warn!(request_id = %rid, form = purpose, "account form refused: wrong form token");
+        let page = page_for(app, Some(user.tenant_id), "Refused", &rid).await;
         return Err(pages::message(StatusCode::FORBIDDEN, page, "This form could not be accepted", "It was not sent from your account page, or it has expired. Please open the page again.", None));
     }
     Ok((rid, sso, user))
@@ -99,6 +139,14 @@ struct Notice {
     done: Option<String>,
 }
 
+fn login_shown(user: &User) -> String {
+    user.profile
+        .email
+        .clone()
+        .or(user.profile.username.clone())
+        .unwrap_or_default()
+}
+
 async fn show(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -106,8 +154,9 @@ async fn show(
     PageQuery(n): PageQuery<Notice>,
 ) -> Response {
     let rid = request_id(&headers);
-    let Some((_, user)) = signed_in(&app, &jar).await else {
-        return not_signed_in(&app, &rid).await;
+    let (sso, user) = match signed_in(&app, &jar, &rid).await {
+        Ok(x) => x,
+        Err(why) => return no_person_page(&app, why, &rid).await,
     };
     let loaded = async {
         Ok::<_, lanyard_store::StoreError>((
@@ -117,10 +166,13 @@ async fn show(
         ))
     }
     .await;
-    let Ok((has_totp, keys, recovery_left)) = loaded else {
-        return super::login::unavailable_page(&app, Some(user.tenant_id), &rid).await;
+    let (has_totp, keys, recovery_left) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: factors unavailable");
+            return unavailable_page(&app, Some(user.tenant_id), &rid).await;
+        }
     };
-    let csrf = random();
     let page = page_for(&app, Some(user.tenant_id), "Sign-in methods", &rid).await;
     let nonce = page.nonce.clone();
     let notice = match (n.added, n.done) {
@@ -132,13 +184,11 @@ async fn show(
     let view = AccountPage {
         page,
         name: user.profile.display_name(),
-        login: user
-            .profile
-            .email
-            .clone()
-            .or(user.profile.username.clone())
-            .unwrap_or_default(),
-        csrf: csrf.clone(),
+        login: login_shown(&user),
+        csrf_totp_remove: form_token(&sso, TOTP_REMOVE),
+        csrf_passkey_add: form_token(&sso, PASSKEY_ADD),
+        csrf_passkey_remove: form_token(&sso, PASSKEY_REMOVE),
+        csrf_recovery: form_token(&sso, RECOVERY),
         has_totp,
         passkeys: keys
             .iter()
@@ -154,21 +204,23 @@ async fn show(
         recovery_left,
         notice,
     };
-    let jar = jar.add(cookie(&app, CSRF_COOKIE, csrf, 3600, SameSite::Strict));
-    (jar, pages::render(StatusCode::OK, &view, &nonce, &[])).into_response()
+    pages::render(StatusCode::OK, &view, &nonce, &[])
 }
 
 fn candidate_key(sso: &SsoSession) -> String {
-    format!("acct_totp:{}", sso.sid)
+    format!("acct_totp:{}", sso.handle)
 }
+
+const TOTP_REASON: &str = "Use an authenticator app for the second step of signing in.";
 
 async fn totp_start(State(app): State<Arc<App>>, headers: HeaderMap, jar: CookieJar) -> Response {
     let rid = request_id(&headers);
-    let Some((sso, user)) = signed_in(&app, &jar).await else {
-        return not_signed_in(&app, &rid).await;
+    let (sso, user) = match signed_in(&app, &jar, &rid).await {
+        Ok(x) => x,
+        Err(why) => return no_person_page(&app, why, &rid).await,
     };
     let secret = totp::new_secret();
-    if app
+    if let Err(e) = app
         .sessions
         .store()
         .put(
@@ -177,39 +229,32 @@ async fn totp_start(State(app): State<Arc<App>>, headers: HeaderMap, jar: Cookie
             Duration::from_secs(900),
         )
         .await
-        .is_err()
     {
-        return super::login::unavailable_page(&app, Some(user.tenant_id), &rid).await;
+        tracing::error!(request_id = %rid, error = %e, "account: could not keep a TOTP candidate");
+        return unavailable_page(&app, Some(user.tenant_id), &rid).await;
     }
-    let csrf = random();
-    let login = user
-        .profile
-        .email
-        .clone()
-        .or(user.profile.username.clone())
-        .unwrap_or_default();
-    let jar = jar.add(cookie(
+    let csrf = form_token(&sso, TOTP_ADD);
+    let login = login_shown(&user);
+    enrol_page(
         &app,
-        CSRF_COOKIE,
-        csrf.clone(),
-        3600,
-        SameSite::Strict,
-    ));
-    let page = enrol_page(
-        &app,
-        Some(user.tenant_id),
-        &login,
-        &secret,
-        "/account/totp",
-        "",
-        &csrf,
-        "Use an authenticator app for the second step of signing in.",
+        account_enrol(&user, &login, &secret, &csrf),
         StatusCode::OK,
         None,
         &rid,
     )
-    .await;
-    (jar, page).into_response()
+    .await
+}
+
+fn account_enrol<'a>(user: &User, login: &'a str, secret: &'a str, csrf: &'a str) -> EnrolView<'a> {
+    EnrolView {
+        tenant: Some(user.tenant_id),
+        account: login,
+        secret,
+        action: "/account/totp",
+        tx: "",
+        csrf,
+        reason: TOTP_REASON,
+    }
 }
 
 #[derive(Deserialize)]
@@ -224,54 +269,54 @@ async fn totp_confirm(
     jar: CookieJar,
     PageForm(f): PageForm<CodeForm>,
 ) -> Response {
-    let (rid, sso, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+    let (rid, sso, user) = match guard(&app, &headers, &jar, TOTP_ADD, &f.csrf).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok(Some(secret)) = app.sessions.store().get(&candidate_key(&sso)).await else {
-        return Redirect::to("/account").into_response();
+    let secret = match app.sessions.store().get(&candidate_key(&sso)).await {
+        Ok(Some(s)) => String::from_utf8_lossy(&s).into_owned(),
+        Ok(None) => return Redirect::to("/account").into_response(),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: TOTP candidate unavailable");
+            return unavailable_page(&app, Some(user.tenant_id), &rid).await;
+        }
     };
-    let secret = String::from_utf8_lossy(&secret).into_owned();
     match confirm_totp(&app, user.id, user.tenant_id, &secret, &f.code).await {
         Ok(Some(codes)) => {
             let _ = app.sessions.store().delete(&candidate_key(&sso)).await;
-            let page = page_for(&app, Some(user.tenant_id), "Recovery codes", &rid).await;
-            let nonce = page.nonce.clone();
-            pages::render(
-                StatusCode::OK,
-                &RecoveryPage {
-                    page,
-                    codes,
-                    next: "/account?done=totp".into(),
-                },
-                &nonce,
-                &[],
-            )
+            recovery_page(&app, &user, codes, "/account?done=totp", &rid).await
         }
         Ok(None) => {
-            let login = user
-                .profile
-                .email
-                .clone()
-                .or(user.profile.username.clone())
-                .unwrap_or_default();
+            let login = login_shown(&user);
             enrol_page(
                 &app,
-                Some(user.tenant_id),
-                &login,
-                &secret,
-                "/account/totp",
-                "",
-                &f.csrf,
-                "Use an authenticator app for the second step of signing in.",
+                account_enrol(&user, &login, &secret, &f.csrf),
                 StatusCode::UNAUTHORIZED,
                 Some("That code is not right. Try the newest code.".into()),
                 &rid,
             )
             .await
         }
-        Err(_) => super::login::unavailable_page(&app, Some(user.tenant_id), &rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: TOTP enrolment failed");
+            unavailable_page(&app, Some(user.tenant_id), &rid).await
+        }
     }
+}
+
+async fn recovery_page(app: &App, user: &User, codes: Vec<String>, next: &str, rid: &str) -> Response {
+    let page = page_for(app, Some(user.tenant_id), "Recovery codes", rid).await;
+    let nonce = page.nonce.clone();
+    pages::render(
+        StatusCode::OK,
+        &RecoveryPage {
+            page,
+            codes,
+            next: next.into(),
+        },
+        &nonce,
+        &[],
+    )
 }
 
 #[derive(Deserialize)]
@@ -286,7 +331,7 @@ async fn totp_remove(
     jar: CookieJar,
     PageForm(f): PageForm<CsrfForm>,
 ) -> Response {
-    let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+    let (rid, _, user) = match guard(&app, &headers, &jar, TOTP_REMOVE, &f.csrf).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -296,7 +341,10 @@ async fn totp_remove(
         .await
     {
         Ok(_) => Redirect::to("/account?done=removed").into_response(),
-        Err(_) => super::login::unavailable_page(&app, Some(user.tenant_id), &rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: could not remove TOTP");
+            unavailable_page(&app, Some(user.tenant_id), &rid).await
+        }
     }
 }
 
@@ -306,7 +354,7 @@ async fn passkey_remove(
     jar: CookieJar,
     PageForm(f): PageForm<CsrfForm>,
 ) -> Response {
-    let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+    let (rid, _, user) = match guard(&app, &headers, &jar, PASSKEY_REMOVE, &f.csrf).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -320,7 +368,10 @@ async fn passkey_remove(
         .await
     {
         Ok(_) => Redirect::to("/account?done=removed").into_response(),
-        Err(_) => super::login::unavailable_page(&app, Some(user.tenant_id), &rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: could not remove a passkey");
+            unavailable_page(&app, Some(user.tenant_id), &rid).await
+        }
     }
 }
 
@@ -330,70 +381,67 @@ async fn recovery_new(
     jar: CookieJar,
     PageForm(f): PageForm<CsrfForm>,
 ) -> Response {
-    let (rid, _, user) = match guard(&app, &headers, &jar, &f.csrf).await {
+    let (rid, _, user) = match guard(&app, &headers, &jar, RECOVERY, &f.csrf).await {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let codes = recovery::generate();
-    let hashes: Vec<String> = codes.iter().map(|c| recovery::hash(c)).collect();
-    if app
-        .store
-        .set_recovery_codes(&AuditActor::User(user.id), user.id, &hashes)
-        .await
-        .is_err()
-    {
-        return super::login::unavailable_page(&app, Some(user.tenant_id), &rid).await;
+    match new_recovery_codes(&app, user.id).await {
+        Ok(codes) => recovery_page(&app, &user, codes, "/account", &rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: could not make recovery codes");
+            unavailable_page(&app, Some(user.tenant_id), &rid).await
+        }
     }
-    let page = page_for(&app, Some(user.tenant_id), "Recovery codes", &rid).await;
-    let nonce = page.nonce.clone();
-    pages::render(
-        StatusCode::OK,
-        &RecoveryPage {
-            page,
-            codes,
-            next: "/account".into(),
-        },
-        &nonce,
-        &[],
-    )
 }
 
 #[derive(Deserialize)]
 struct RegisterStart {
     csrf: String,
-    #[serde(default)]
-    name: String,
 }
 
 fn json_error(status: StatusCode, msg: &str) -> Response {
     (status, Json(json!({ "error": msg }))).into_response()
 }
 
+/// The preamble of the passkey calls: a signed-in person and the add form's token.
+async fn json_guard(
+    app: &App,
+    headers: &HeaderMap,
+    jar: &CookieJar,
+    token: &str,
+) -> Result<(String, SsoSession, User), Response> {
+    let rid = request_id(headers);
+    let (sso, user) = signed_in(app, jar, &rid).await.map_err(no_person_json)?;
+    if !csrf::verify(&sso.handle, PASSKEY_ADD, token) {
+        return Err(json_error(
+            StatusCode::FORBIDDEN,
+            "This request could not be accepted.",
+        ));
+    }
+    Ok((rid, sso, user))
+}
+
 async fn passkey_options(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     jar: CookieJar,
     ApiJson(b): ApiJson<RegisterStart>,
 ) -> Response {
-    let Some((sso, user)) = signed_in(&app, &jar).await else {
-        return json_error(StatusCode::UNAUTHORIZED, "Please sign in again.");
+    let (rid, sso, user) = match json_guard(&app, &headers, &jar, &b.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &b.csrf) {
-        return json_error(StatusCode::FORBIDDEN, "This request could not be accepted.");
-    }
-    let existing: Vec<Passkey> = app
-        .store
-        .passkeys(user.id)
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|p| serde_json::from_str(&p.data).ok())
-        .collect();
-    let login = user
-        .profile
-        .email
-        .clone()
-        .or(user.profile.username.clone())
-        .unwrap_or_default();
+    let existing: Vec<Passkey> = match app.store.passkeys(user.id).await {
+        Ok(keys) => keys
+            .iter()
+            .filter_map(|p| serde_json::from_str(&p.data).ok())
+            .collect(),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: passkeys unavailable");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.");
+        }
+    };
+    let login = login_shown(&user);
     match app.passkeys.start_registration(
         *user.id.as_uuid(),
         &login,
@@ -402,20 +450,19 @@ async fn passkey_options(
     ) {
         Ok((options, state)) => {
             let stored = serde_json::to_vec(&state).unwrap_or_default();
-            if app
+            if let Err(e) = app
                 .sessions
                 .store()
                 .put(
-                    &format!("acct_reg:{}", sso.sid),
+                    &format!("acct_reg:{}", sso.handle),
                     &stored,
                     Duration::from_secs(300),
                 )
                 .await
-                .is_err()
             {
+                tracing::error!(request_id = %rid, error = %e, "account: could not keep a registration");
                 return json_error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.");
             }
-            let _ = b.name;
             Json(options).into_response()
         }
         Err(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -431,22 +478,26 @@ struct RegisterFinish {
 
 async fn passkey_finish(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     jar: CookieJar,
     ApiJson(b): ApiJson<RegisterFinish>,
 ) -> Response {
-    let Some((sso, user)) = signed_in(&app, &jar).await else {
-        return json_error(StatusCode::UNAUTHORIZED, "Please sign in again.");
+    let (rid, sso, user) = match json_guard(&app, &headers, &jar, &b.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if !csrf_ok(&jar, &b.csrf) {
-        return json_error(StatusCode::FORBIDDEN, "This request could not be accepted.");
-    }
-    let Ok(Some(state)) = app
+    let state = match app
         .sessions
         .store()
-        .take(&format!("acct_reg:{}", sso.sid))
+        .take(&format!("acct_reg:{}", sso.handle))
         .await
-    else {
-        return json_error(StatusCode::BAD_REQUEST, "Please start again.");
+    {
+        Ok(Some(s)) => s,
+        Ok(None) => return json_error(StatusCode::BAD_REQUEST, "Please start again."),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: registration unavailable");
+            return json_error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.");
+        }
     };
     let Ok(state) = serde_json::from_slice::<PasskeyRegistration>(&state) else {
         return json_error(StatusCode::BAD_REQUEST, "Please start again.");
@@ -475,6 +526,9 @@ async fn passkey_finish(
                 .collect::<Vec<_>>()
                 .join("; "),
         ),
-        Err(_) => json_error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable."),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "account: could not add a passkey");
+            json_error(StatusCode::SERVICE_UNAVAILABLE, "Temporarily unavailable.")
+        }
     }
 }

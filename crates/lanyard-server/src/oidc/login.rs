@@ -1,41 +1,40 @@
 //! The authorization endpoint and the sign-in pages: an existing SSO session answers at once;
-//! otherwise the person signs in with a CSRF-protected form, throttled per account and address.
+//! otherwise the person signs in with a form bound to his browser and to its transaction,
+//! throttled per person and slowed per address.
 
 use crate::app::App;
+use crate::cookies;
 use crate::extract::{PageForm, PageQuery};
 use crate::pages::{self, LoginPage, Page};
-use crate::throttle;
+use crate::throttle::{self, Address, Subject};
+use crate::tx::{self, LoginTx};
 use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use lanyard_core::status::{may_sign_in, SignInRefusal};
 use lanyard_core::{Secret, TenantId};
-use lanyard_idp::authorize::{self, AuthRequest, AuthorizeError};
+use lanyard_idp::authorize::{self, AuthorizeError};
 use lanyard_idp::OAuthError;
 use lanyard_session::{SessionError, SsoSession};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
-use subtle::ConstantTimeEq;
 
-pub(crate) const SSO_COOKIE: &str = "lanyard_sso";
-pub(crate) const CSRF_COOKIE: &str = "lanyard_csrf";
+/// The caller's address for throttling: the socket peer's (never a forwarded header).
+pub(crate) struct ClientAddr(pub Address);
 
-/// The caller's address (the socket peer), for throttling.
-pub(crate) struct ClientIp(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
-        Ok(ClientIp(ip))
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| Address::of(c.0.ip()))
+                .unwrap_or_else(Address::unknown),
+        ))
     }
 }
 
@@ -47,77 +46,16 @@ pub(crate) fn request_id(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// A sign-in in progress, between the authorization request and the form post.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct LoginTx {
-    pub(crate) req: AuthRequest,
-    pub(crate) client_name: String,
-    pub(crate) tenant_id: TenantId,
-    pub(crate) csrf: String,
-    /// A person who has passed a first step and owes a second (or an enrolment).
-    #[serde(default)]
-    pub(crate) pending: Option<super::mfa::Pending>,
-    /// WebAuthn state of a passwordless attempt.
-    #[serde(default)]
-    pub(crate) discover: Option<serde_json::Value>,
-    /// A SAML sign-in: `req` then only carries its prompt and MFA wishes.
-    #[serde(default)]
-    pub(crate) saml: Option<lanyard_idp::saml::SamlAuthn>,
-}
-
-/// Reads a login transaction.
-pub(crate) async fn load_tx(app: &App, id: &str) -> Result<Option<LoginTx>, SessionError> {
-    app.sessions.get_json(&format!("login:{id}")).await
-}
-
-/// Stores a login transaction (for the configured sign-in lifetime).
-pub(crate) async fn save_tx(app: &App, id: &str, tx: &LoginTx) -> Result<(), SessionError> {
-    let ttl = Duration::from_secs(u64::try_from(app.config.oidc.login_ttl_secs).unwrap_or(900));
-    app.sessions.put_json(&format!("login:{id}"), tx, ttl).await
-}
-
-/// Whether the form's and the cookie's CSRF tokens both match the transaction's.
-pub(crate) fn csrf_ok(jar: &CookieJar, tx: &LoginTx, form: &str) -> bool {
-    let cookie_ok = jar
-        .get(CSRF_COOKIE)
-        .is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(tx.csrf.as_bytes())));
-    cookie_ok && bool::from(form.as_bytes().ct_eq(tx.csrf.as_bytes()))
-}
-
 pub(crate) fn random() -> String {
     lanyard_core::random::token(32)
 }
 
-/// The SSO cookie's `SameSite`: `None` over HTTPS, so that an SP on another site posting a SAML
-/// request (HTTP-POST binding) reaches the person's session; browsers accept `None` only on a
-/// `Secure` cookie, so over plain HTTP (the demo) it stays `Lax`. The pages that change anything
-/// carry their own CSRF tokens, and single logout accepts only signed requests.
-pub(crate) fn sso_same_site(app: &App) -> SameSite {
-    if secure(app) {
-        SameSite::None
-    } else {
-        SameSite::Lax
-    }
-}
-
-pub(crate) fn secure(app: &App) -> bool {
-    app.config.server.issuer.starts_with("https://")
-}
-
-pub(crate) fn cookie(
-    app: &App,
-    name: &'static str,
-    value: String,
-    max_age_secs: i64,
-    same_site: SameSite,
-) -> Cookie<'static> {
-    Cookie::build((name, value))
-        .path("/")
-        .http_only(true)
-        .secure(secure(app))
-        .same_site(same_site)
-        .max_age(time::Duration::seconds(max_age_secs))
-        .build()
+/// Where the sign-in form of `tx` is (its sealed form, or its id once stored).
+pub(crate) fn login_url(reference: &str) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("tx", reference)
+        .finish();
+    format!("/login?{q}")
 }
 
 pub(crate) async fn page_for(app: &App, tenant: Option<TenantId>, title: &str, rid: &str) -> Page {
@@ -144,6 +82,46 @@ pub(crate) async fn unavailable_page(app: &App, tenant: Option<TenantId>, rid: &
         axum::http::HeaderValue::from_static("5"),
     );
     r
+}
+
+pub(crate) async fn expired(app: &App, rid: &str) -> Response {
+    pages::message(
+        StatusCode::BAD_REQUEST,
+        page_for(app, None, "Sign-in expired", rid).await,
+        "This sign-in page has expired",
+        "Please go back to the application and start signing in again.",
+        None,
+    )
+}
+
+/// A form that failed its checks: from another page, another browser, or too old.
+pub(crate) async fn refused_form(app: &App, tenant: Option<TenantId>, rid: &str) -> Response {
+    tracing::warn!(request_id = %rid, "sign-in form refused: wrong browser or form token");
+    pages::message(
+        StatusCode::FORBIDDEN,
+        page_for(app, tenant, "Sign-in refused", rid).await,
+        "This form could not be accepted",
+        "It was not sent from this sign-in page in this browser, or it has expired. Please go back to the application and try again.",
+        None,
+    )
+}
+
+/// A live transaction of this browser, or the page to show instead.
+pub(crate) async fn own_tx(
+    app: &App,
+    jar: &CookieJar,
+    reference: &str,
+    rid: &str,
+) -> Result<LoginTx, Response> {
+    match tx::load(app, reference).await {
+        Ok(Some(t)) if tx::is_mine(app, jar, &t) => Ok(t),
+        Ok(Some(t)) => Err(refused_form(app, Some(t.tenant_id), rid).await),
+        Ok(None) => Err(expired(app, rid).await),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "sign-in transaction unavailable");
+            Err(unavailable_page(app, None, rid).await)
+        }
+    }
 }
 
 pub(crate) async fn authorize_get(
@@ -175,10 +153,10 @@ pub(crate) async fn usable_session(
     jar: &CookieJar,
     tenant: TenantId,
 ) -> Result<Option<SsoSession>, OAuthError> {
-    let Some(sid) = jar.get(SSO_COOKIE).map(|c| c.value().to_string()) else {
+    let Some(secret) = cookies::sso_secret(app, jar) else {
         return Ok(None);
     };
-    let Some(sso) = app.sessions.sso(&sid).await? else {
+    let Some(sso) = app.sessions.sso_by_secret(&secret).await? else {
         return Ok(None);
     };
     if sso.expires_at <= app.provider.now() || sso.tenant_id != tenant {
@@ -191,10 +169,44 @@ pub(crate) async fn usable_session(
         .await?
         .is_some_and(|p| p.may_sign_in);
     if !active {
-        app.sessions.end_sso(&sid).await?;
+        app.sessions.end_sso(&sso.handle).await?;
         return Ok(None);
     }
     Ok(Some(sso))
+}
+
+/// Sends the browser to the sign-in form of a new transaction (sealed: nothing is stored).
+pub(crate) async fn to_sign_in_form(
+    app: &App,
+    jar: CookieJar,
+    t: &LoginTx,
+    rid: &str,
+) -> Response {
+    match tx::seal(app, t) {
+        Ok(sealed) => (jar, Redirect::to(&login_url(&sealed))).into_response(),
+        Err(tx::SealError::TooLarge) => pages::message(
+            StatusCode::BAD_REQUEST,
+            page_for(app, Some(t.tenant_id), "Sign-in error", rid).await,
+            "This sign-in link is not valid",
+            "The application's request carries more than a sign-in may. Please tell the application's administrator.",
+            None,
+        ),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "could not seal a sign-in");
+            unavailable_page(app, Some(t.tenant_id), rid).await
+        }
+    }
+}
+
+/// Stores a transaction that owes a step and sends the browser to it.
+pub(crate) async fn to_step(app: &App, jar: CookieJar, t: &LoginTx, rid: &str) -> Response {
+    match tx::save(app, t).await {
+        Ok(()) => (jar, Redirect::to(&super::mfa::step_url(t))).into_response(),
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "could not store a sign-in");
+            unavailable_page(app, Some(t.tenant_id), rid).await
+        }
+    }
 }
 
 async fn authorize(
@@ -258,65 +270,31 @@ async fn authorize(
                 };
             }
             Ok(super::mfa::SessionStep::StepUp(pending)) if !req.prompt.none => {
-                let tx_id = random();
-                let tx = LoginTx {
-                    req,
-                    client_name: client.name.clone(),
-                    tenant_id: client.tenant_id,
-                    csrf: random(),
-                    pending: Some(pending),
-                    discover: None,
-                    saml: None,
-                };
-                return match save_tx(&app, &tx_id, &tx).await {
-                    Ok(()) => Redirect::to(&super::mfa::step_url(&tx, &tx_id)).into_response(),
-                    Err(_) => unavailable_page(&app, Some(client.tenant_id), &rid).await,
-                };
+                let (jar, mut t) =
+                    tx::start(&app, jar, req, client.name.clone(), client.tenant_id);
+                t.pending = Some(pending);
+                return to_step(&app, jar, &t, &rid).await;
             }
             Ok(super::mfa::SessionStep::StepUp(_)) => {
                 return to_client(OAuthError::InteractionRequired)
             }
             Ok(super::mfa::SessionStep::SignIn) => {}
-            Err(_) => return unavailable_page(&app, Some(client.tenant_id), &rid).await,
+            Err(e) => {
+                tracing::error!(request_id = %rid, error = %e, "session check failed");
+                return unavailable_page(&app, Some(client.tenant_id), &rid).await;
+            }
         }
     }
     if req.prompt.none {
         return to_client(OAuthError::LoginRequired);
     }
-    let tx_id = random();
-    let tx = LoginTx {
-        req,
-        client_name: client.name.clone(),
-        tenant_id: client.tenant_id,
-        csrf: random(),
-        pending: None,
-        discover: None,
-        saml: None,
-    };
-    let ttl = Duration::from_secs(u64::try_from(app.config.oidc.login_ttl_secs).unwrap_or(900));
-    match app
-        .sessions
-        .put_json(&format!("login:{tx_id}"), &tx, ttl)
-        .await
-    {
-        Ok(()) => Redirect::to(&format!("/login?tx={tx_id}")).into_response(),
-        Err(_) => unavailable_page(&app, Some(client.tenant_id), &rid).await,
-    }
+    let (jar, t) = tx::start(&app, jar, req, client.name.clone(), client.tenant_id);
+    to_sign_in_form(&app, jar, &t, &rid).await
 }
 
 #[derive(Deserialize)]
 pub(crate) struct TxQuery {
     pub(crate) tx: String,
-}
-
-pub(crate) async fn expired(app: &App, rid: &str) -> Response {
-    pages::message(
-        StatusCode::BAD_REQUEST,
-        page_for(app, None, "Sign-in expired", rid).await,
-        "This sign-in page has expired",
-        "Please go back to the application and start signing in again.",
-        None,
-    )
 }
 
 /// What the form shows besides the transaction: its status, the login typed so far, an error.
@@ -328,13 +306,12 @@ struct Shown<'a> {
 
 async fn login_form(
     app: &App,
-    tx_id: &str,
-    tx: &LoginTx,
-    jar: CookieJar,
+    reference: &str,
+    t: &LoginTx,
     shown: Shown<'_>,
     rid: &str,
 ) -> Response {
-    let page = page_for(app, Some(tx.tenant_id), "Sign in", rid).await;
+    let page = page_for(app, Some(t.tenant_id), "Sign in", rid).await;
     let nonce = page.nonce.clone();
     let Shown {
         status,
@@ -343,21 +320,14 @@ async fn login_form(
     } = shown;
     let form = LoginPage {
         page,
-        client_name: tx.client_name.clone(),
-        tx: tx_id.to_string(),
-        csrf: tx.csrf.clone(),
+        client_name: t.client_name.clone(),
+        tx: reference.to_string(),
+        csrf: tx::form_token(t, "login"),
         login: login.to_string(),
         error,
     };
-    let targets: Vec<String> = pages::origin(&tx.req.redirect_uri).into_iter().collect();
-    let jar = jar.add(cookie(
-        app,
-        CSRF_COOKIE,
-        tx.csrf.clone(),
-        app.config.oidc.login_ttl_secs,
-        SameSite::Strict,
-    ));
-    (jar, pages::render(status, &form, &nonce, &targets)).into_response()
+    let targets: Vec<String> = pages::origin(&t.req.redirect_uri).into_iter().collect();
+    pages::render(status, &form, &nonce, &targets)
 }
 
 pub(crate) async fn login_page(
@@ -367,30 +337,23 @@ pub(crate) async fn login_page(
     PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    match app
-        .sessions
-        .get_json::<LoginTx>(&format!("login:{}", q.tx))
-        .await
-    {
-        Ok(Some(tx)) => {
-            let hint = tx.req.login_hint.clone().unwrap_or_default();
-            login_form(
-                &app,
-                &q.tx,
-                &tx,
-                jar,
-                Shown {
-                    status: StatusCode::OK,
-                    login: &hint,
-                    error: None,
-                },
-                &rid,
-            )
-            .await
-        }
-        Ok(None) => expired(&app, &rid).await,
-        Err(_) => unavailable_page(&app, None, &rid).await,
-    }
+    let t = match own_tx(&app, &jar, &q.tx, &rid).await {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let hint = t.req.login_hint.clone().unwrap_or_default();
+    login_form(
+        &app,
+        &q.tx,
+        &t,
+        Shown {
+            status: StatusCode::OK,
+            login: &hint,
+            error: None,
+        },
+        &rid,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -422,77 +385,43 @@ fn refusal_text(r: SignInRefusal) -> &'static str {
 pub(crate) async fn login_submit(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    ClientAddr(addr): ClientAddr,
     jar: CookieJar,
     PageForm(f): PageForm<LoginForm>,
 ) -> Response {
     let rid = request_id(&headers);
-    let tx: LoginTx = match app.sessions.get_json(&format!("login:{}", f.tx)).await {
-        Ok(Some(tx)) => tx,
-        Ok(None) => return expired(&app, &rid).await,
-        Err(_) => return unavailable_page(&app, None, &rid).await,
+    let t = match own_tx(&app, &jar, &f.tx, &rid).await {
+        Ok(t) => t,
+        Err(r) => return r,
     };
-    let cookie_ok = jar
-        .get(CSRF_COOKIE)
-        .is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(tx.csrf.as_bytes())));
-    let form_ok: bool = f.csrf.as_bytes().ct_eq(tx.csrf.as_bytes()).into();
-    if !cookie_ok || !form_ok {
-        tracing::warn!(request_id = %rid, "login form failed its CSRF check");
-        return pages::message(
-            StatusCode::FORBIDDEN,
-            page_for(&app, Some(tx.tenant_id), "Sign-in refused", &rid).await,
-            "This form could not be accepted",
-            "It was not sent from this sign-in page, or it has expired. Please go back to the application and try again.",
-            None,
-        );
+    if !tx::form_token_ok(&t, "login", &f.csrf) {
+        return refused_form(&app, Some(t.tenant_id), &rid).await;
     }
-    match sign_in(&app, &tx, &f, &ip).await {
+    let shown = |status, error: &str| Shown {
+        status,
+        login: &f.login,
+        error: Some(error.to_string()),
+    };
+    match sign_in(&app, &t, &f, &addr).await {
         Ok(Outcome::Authenticated(user)) => {
-            super::mfa::after_first_factor(
-                &app,
-                jar,
-                &f.tx,
-                tx,
-                &user,
-                &f.login,
-                vec!["pwd".into()],
-                &rid,
-            )
-            .await
+            super::mfa::after_first_factor(&app, jar, t, &user, vec!["pwd".into()], &rid).await
         }
         Ok(Outcome::Wrong) => {
-            login_form(
-                &app,
-                &f.tx,
-                &tx,
-                jar,
-                Shown {
-                    status: StatusCode::UNAUTHORIZED,
-                    login: &f.login,
-                    error: Some(WRONG.into()),
-                },
-                &rid,
-            )
-            .await
+            login_form(&app, &f.tx, &t, shown(StatusCode::UNAUTHORIZED, WRONG), &rid).await
         }
         Ok(Outcome::Locked) => {
             login_form(
                 &app,
                 &f.tx,
-                &tx,
-                jar,
-                Shown {
-                    status: StatusCode::TOO_MANY_REQUESTS,
-                    login: &f.login,
-                    error: Some(LOCKED.into()),
-                },
+                &t,
+                shown(StatusCode::TOO_MANY_REQUESTS, LOCKED),
                 &rid,
             )
             .await
         }
         Ok(Outcome::Refused(r)) => pages::message(
             StatusCode::FORBIDDEN,
-            page_for(&app, Some(tx.tenant_id), "Sign-in refused", &rid).await,
+            page_for(&app, Some(t.tenant_id), "Sign-in refused", &rid).await,
             "You cannot sign in",
             refusal_text(r),
             None,
@@ -501,16 +430,11 @@ pub(crate) async fn login_submit(
             let mut r = login_form(
                 &app,
                 &f.tx,
-                &tx,
-                jar,
-                Shown {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    login: &f.login,
-                    error: Some(
-                        "Too many people are signing in right now. Please try again in a moment."
-                            .into(),
-                    ),
-                },
+                &t,
+                shown(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many people are signing in right now. Please try again in a moment.",
+                ),
                 &rid,
             )
             .await;
@@ -522,7 +446,7 @@ pub(crate) async fn login_submit(
         }
         Err(e) => {
             tracing::error!(request_id = %rid, error = %e, "sign-in failed");
-            unavailable_page(&app, Some(tx.tenant_id), &rid).await
+            unavailable_page(&app, Some(t.tenant_id), &rid).await
         }
     }
 }
@@ -545,10 +469,31 @@ enum SignInError {
     Hash(crate::hashing::HashError),
 }
 
-async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Outcome, SignInError> {
+/// The throttling subject for a typed login: the person it names, or the text itself.
+pub(crate) fn subject_of(user: Option<&lanyard_core::User>, tenant: TenantId, login: &str) -> Subject {
+    match user {
+        Some(u) => Subject::Person(u.id),
+        None => Subject::Unknown {
+            tenant: tenant.to_string(),
+            login: login.to_string(),
+        },
+    }
+}
+
+async fn sign_in(
+    app: &App,
+    t: &LoginTx,
+    f: &LoginForm,
+    addr: &Address,
+) -> Result<Outcome, SignInError> {
     let kv = app.sessions.store();
-    let tenant = tx.tenant_id.to_string();
     let limits = app.limits();
+    // An address past its failure limit is slowed down, never refused: the wait comes before
+    // anything is checked (and before a hashing place is taken, so waiting costs nothing).
+    let delay = throttle::address_delay(kv, addr).await?;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     // A place in the hashing pool first: a sign-in refused as "busy" checks no password, so
     // it must not count against the throttle (or a rush of people would lock themselves out).
     let admission = match app.hasher.admit() {
@@ -556,28 +501,45 @@ async fn sign_in(app: &App, tx: &LoginTx, f: &LoginForm, ip: &str) -> Result<Out
         Err(crate::hashing::HashError::Busy) => return Ok(Outcome::Busy),
         Err(e) => return Err(SignInError::Hash(e)),
     };
-    let Some(attempt) = throttle::begin(kv, &limits, &tenant, &f.login, ip).await? else {
+    let user = app.store.user_by_login(t.tenant_id, &f.login).await?;
+    // Failures count against the person, whichever of his logins was typed.
+    let subject = subject_of(user.as_ref(), t.tenant_id, &f.login);
+    let Some(attempt) = throttle::begin(kv, &limits, &subject).await? else {
         return Ok(Outcome::Locked);
     };
-    let user = app.store.user_by_login(tx.tenant_id, &f.login).await?;
-    let hash = match &user {
-        Some(u) => app.store.password_hash(u.id).await?,
-        None => None,
-    };
-    let password = Secret::new(f.password.clone());
-    // Unknown people cost the same hashing work as known ones: timing reveals nothing.
-    let verified = match hash {
-        Some(h) => app.hasher.verify_admitted(admission, h, password).await,
-        None => app.hasher.verify_dummy(admission, password).await,
-    };
-    let verified = match verified {
-        Ok(v) => v,
-        Err(crate::hashing::HashError::Busy) => return Ok(Outcome::Busy),
-        Err(e) => return Err(SignInError::Hash(e)),
+    let checked = async {
+        let hash = match &user {
+            Some(u) => app.store.password_hash(u.id).await?,
+            None => None,
+        };
+        let password = Secret::new(f.password.clone());
+        // Unknown people cost the same hashing work as known ones: timing reveals nothing.
+        let verified = match hash {
+            Some(h) => app.hasher.verify_admitted(admission, h, password).await,
+            None => app.hasher.verify_dummy(admission, password).await,
+        };
+        match verified {
+            Ok(v) => Ok(Some(v)),
+            Err(crate::hashing::HashError::Busy) => Ok(None),
+            Err(e) => Err(SignInError::Hash(e)),
+        }
+    }
+    .await;
+    // No verdict (busy, or a store that could not answer): the attempt is taken back.
+    let verified = match checked {
+        Ok(Some(v)) => v,
+        Ok(None) => {
+            throttle::abandoned(kv, &subject).await;
+            return Ok(Outcome::Busy);
+        }
+        Err(e) => {
+            throttle::abandoned(kv, &subject).await;
+            return Err(e);
+        }
     };
     let Some(user) = user.filter(|_| verified) else {
         return Ok(
-            if throttle::failed(kv, &limits, &tenant, &f.login, ip, attempt).await? {
+            if throttle::failed(kv, &limits, &subject, addr, attempt).await? {
                 Outcome::Locked
             } else {
                 Outcome::Wrong

@@ -1,17 +1,20 @@
 //! RP-initiated logout. With a valid `id_token_hint` the session ends at once; without one the
 //! person confirms on a page (a CSRF-protected form), so a stray link cannot sign him out.
 
-use super::login::{cookie, page_for, request_id, CSRF_COOKIE, SSO_COOKIE};
+use super::login::{page_for, request_id, unavailable_page};
 use crate::app::App;
+use crate::cookies;
 use crate::pages::{self, LogoutPage};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use lanyard_idp::logout;
 use std::collections::HashMap;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
+
+/// The confirmation form's token purpose (bound to the session being ended).
+const LOGOUT_FORM: &str = "logout";
 
 const CARRIED: [&str; 4] = [
     "id_token_hint",
@@ -63,28 +66,31 @@ async fn handle(
             )
         }
     };
-    let sid = jar.get(SSO_COOKIE).map(|c| c.value().to_string());
-    let session = match &sid {
-        Some(s) => app.sessions.sso(s).await.ok().flatten(),
+    let session = match cookies::sso_secret(&app, &jar) {
+        Some(secret) => match app.sessions.sso_by_secret(&secret).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(request_id = %rid, error = %e, "logout: session unavailable");
+                return unavailable_page(&app, None, &rid).await;
+            }
+        },
         None => None,
     };
     let confirmed_by_form = posted
         && params.get("confirm").map(String::as_str) == Some("yes")
-        && match (params.get("csrf"), jar.get(CSRF_COOKIE)) {
-            (Some(f), Some(c)) => f.as_bytes().ct_eq(c.value().as_bytes()).into(),
-            _ => false,
-        };
+        && session.as_ref().is_some_and(|s| {
+            crate::csrf::verify(
+                &s.handle,
+                LOGOUT_FORM,
+                params.get("csrf").map(String::as_str).unwrap_or_default(),
+            )
+        });
     // A hint for another session than this browser's proves nothing about this browser.
-    let hint_matches = plan.confirmed && (plan.sid.is_none() || plan.sid == sid);
-    if session.is_some() && !hint_matches && !confirmed_by_form {
-        let csrf = lanyard_core::random::hex_token(24);
-        let page = page_for(
-            &app,
-            session.as_ref().map(|s| s.tenant_id),
-            "Sign out",
-            &rid,
-        )
-        .await;
+    let hint_matches = plan.confirmed
+        && (plan.sid.is_none() || plan.sid.as_deref() == session.as_ref().map(|s| s.sid.as_str()));
+    if let Some(s) = session.as_ref().filter(|_| !hint_matches && !confirmed_by_form) {
+        let csrf = crate::csrf::token(&s.handle, LOGOUT_FORM);
+        let page = page_for(&app, Some(s.tenant_id), "Sign out", &rid).await;
         let nonce = page.nonce.clone();
         let carried = CARRIED
             .iter()
@@ -96,46 +102,36 @@ async fn handle(
             .and_then(pages::origin)
             .into_iter()
             .collect();
-        let jar = jar.add(cookie(
-            &app,
-            CSRF_COOKIE,
-            csrf.clone(),
-            900,
-            SameSite::Strict,
-        ));
-        return (
-            jar,
-            pages::render(
-                StatusCode::OK,
-                &LogoutPage {
-                    page,
-                    csrf,
-                    params: carried,
-                },
-                &nonce,
-                &targets,
-            ),
-        )
-            .into_response();
+        return pages::render(
+            StatusCode::OK,
+            &LogoutPage {
+                page,
+                csrf,
+                params: carried,
+            },
+            &nonce,
+            &targets,
+        );
     }
     let tenant = session.as_ref().map(|s| s.tenant_id);
     let mut saml_participants = Vec::new();
-    if let Some(s) = &sid {
-        match app.sessions.end_sso(s).await {
+    if let Some(s) = &session {
+        match app.sessions.end_sso(&s.handle).await {
             Ok(ended) => saml_participants = ended.map(|e| e.saml).unwrap_or_default(),
-            Err(_) => return super::login::unavailable_page(&app, tenant, &rid).await,
+            Err(e) => {
+                tracing::error!(request_id = %rid, error = %e, "logout: could not end the session");
+                return unavailable_page(&app, tenant, &rid).await;
+            }
         }
         tracing::info!(request_id = %rid, "signed out");
     }
-    let jar = jar
-        .remove(Cookie::build(SSO_COOKIE).path("/").build())
-        .remove(Cookie::build(CSRF_COOKIE).path("/").build());
+    let jar = jar.remove(cookies::removal(&app, cookies::sso_name(&app)));
     if !saml_participants.is_empty() {
         // SAML applications of the session are logged out one by one, then on to the redirect.
         return match crate::saml::start_logout(&app, tenant, saml_participants, plan.redirect).await
         {
             Ok(next) => (jar, Redirect::to(&next)).into_response(),
-            Err(_) => super::login::unavailable_page(&app, tenant, &rid).await,
+            Err(_) => unavailable_page(&app, tenant, &rid).await,
         };
     }
     match plan.redirect {

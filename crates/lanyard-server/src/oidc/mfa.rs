@@ -1,31 +1,30 @@
 //! The second step of signing in: a TOTP code, a passkey or a recovery code; enrolment when
-//! policy demands a second factor the person does not have yet; step-up inside a session; and
-//! passwordless sign-in with a discoverable passkey. Failures count toward the same lockout as
-//! passwords, and every use, failure and enrolment is audited.
+//! policy demands a second factor the person does not have yet; and step-up inside a session.
+//! Failures count toward the same per-person lockout as passwords, and every use, failure and
+//! enrolment is audited. Passkey sign-in is in [`super::passkey`].
 
 use super::login::{
-    cookie, csrf_ok, expired, load_tx, page_for, random, request_id, save_tx, unavailable_page,
-    ClientIp, LoginTx, TxQuery, CSRF_COOKIE, SSO_COOKIE,
+    expired, own_tx, page_for, refused_form, request_id, unavailable_page, ClientAddr, TxQuery,
 };
 use crate::app::App;
-use crate::extract::{ApiJson, PageForm, PageQuery};
+use crate::cookies;
+use crate::extract::{PageForm, PageQuery};
 use crate::pages::{self, EnrolPage, MfaPage, RecoveryPage};
-use crate::throttle;
+use crate::throttle::{self, Subject};
+use crate::tx::{self, LoginTx};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Json;
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use lanyard_core::{AuditActor, User, UserId};
+use axum_extra::extract::cookie::CookieJar;
+use lanyard_core::{AuditActor, TenantId, User, UserId};
 use lanyard_idp::authorize::{self, AuthRequest};
-use lanyard_mfa::passkeys::{PasskeyError, Verified};
 use lanyard_mfa::{recovery, totp, Factor, Requirement};
 use lanyard_session::SsoSession;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use webauthn_rs::prelude::{DiscoverableAuthentication, Passkey, PasskeyAuthentication};
+use webauthn_rs::prelude::Passkey;
 
 /// What is owed after the first step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,9 +39,9 @@ pub(crate) enum Stage {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub(crate) user_id: UserId,
-    /// What the throttle counts failures against.
+    /// How he is shown (his email or username).
     pub(crate) login: String,
-    /// Methods already used in this sign-in (or session, for a step-up).
+    /// Methods already used in this sign-in (or the fresh session, for a step-up).
     pub(crate) prior_amr: Vec<String>,
     pub(crate) stage: Stage,
     #[serde(default)]
@@ -51,18 +50,18 @@ pub(crate) struct Pending {
     pub(crate) passkey_state: Option<Value>,
 }
 
-/// Where the browser goes for a pending step.
-pub(crate) fn step_url(tx: &LoginTx, id: &str) -> String {
-    match tx.pending.as_ref().map(|p| p.stage) {
-        Some(Stage::Enrol) => format!("/login/enrol?tx={id}"),
-        _ => format!("/login/mfa?tx={id}"),
+/// Where the browser goes for a pending step of a stored transaction.
+pub(crate) fn step_url(t: &LoginTx) -> String {
+    match t.pending.as_ref().map(|p| p.stage) {
+        Some(Stage::Enrol) => format!("/login/enrol?tx={}", t.id),
+        _ => format!("/login/mfa?tx={}", t.id),
     }
 }
 
-struct Factors {
-    totp: bool,
-    passkeys: Vec<Passkey>,
-    recovery_left: i64,
+pub(crate) struct Factors {
+    pub(crate) totp: bool,
+    pub(crate) passkeys: Vec<Passkey>,
+    pub(crate) recovery_left: i64,
 }
 
 impl Factors {
@@ -71,7 +70,8 @@ impl Factors {
     }
 }
 
-async fn factors(app: &App, user: UserId) -> Result<Factors, lanyard_store::StoreError> {
+/// A person's second factors. A store failure is an error, never "none".
+pub(crate) async fn factors(app: &App, user: UserId) -> Result<Factors, lanyard_store::StoreError> {
     let passkeys = app
         .store
         .passkeys(user)
@@ -101,7 +101,7 @@ async fn required(
     )
 }
 
-fn login_of(user: &User) -> String {
+pub(crate) fn login_of(user: &User) -> String {
     user.profile
         .email
         .clone()
@@ -119,6 +119,10 @@ pub(crate) enum SessionStep {
     SignIn,
 }
 
+/// What an existing session can do. A session too old for the request (`max_age`) or one the
+/// app wants renewed (`prompt=login`, `ForceAuthn`) needs a whole new sign-in, first factor
+/// included: a second factor alone would report `amr`/`acr` the session no longer has. Only a
+/// fresh session that lacks a second factor steps up.
 pub(crate) async fn session_step(
     app: &App,
     req: &AuthRequest,
@@ -128,50 +132,35 @@ pub(crate) async fn session_step(
     let Some(user) = app.store.user(sso.user_id).await? else {
         return Ok(SessionStep::SignIn);
     };
-    let has_mfa = sso.amr.iter().any(|a| a == "mfa");
-    let needs = !has_mfa && required(app, &user, app_requires_mfa, &req.acr_values).await?;
-    let fresh = authorize::session_satisfies(req, sso, app.provider.now());
-    if fresh && !needs {
-        return Ok(SessionStep::Answer);
-    }
-    if req.prompt.login {
+    if !authorize::session_satisfies(req, sso, app.provider.now()) {
         return Ok(SessionStep::SignIn);
     }
+    let has_mfa = sso.amr.iter().any(|a| a == "mfa");
+    if has_mfa || !required(app, &user, app_requires_mfa, &req.acr_values).await? {
+        return Ok(SessionStep::Answer);
+    }
     let f = factors(app, user.id).await?;
-    let pending = |stage, prior_amr| Pending {
+    Ok(SessionStep::StepUp(Pending {
         user_id: user.id,
         login: login_of(&user),
-        prior_amr,
-        stage,
+        prior_amr: sso.amr.clone(),
+        stage: if f.any() { Stage::Second } else { Stage::Enrol },
         totp_candidate: None,
         passkey_state: None,
-    };
-    Ok(if f.any() {
-        SessionStep::StepUp(pending(
-            Stage::Second,
-            if fresh { sso.amr.clone() } else { Vec::new() },
-        ))
-    } else if fresh && needs {
-        SessionStep::StepUp(pending(Stage::Enrol, sso.amr.clone()))
-    } else {
-        SessionStep::SignIn
-    })
+    }))
 }
 
-/// After the password: on to a second factor, an enrolment, or done.
-#[allow(clippy::too_many_arguments)]
+/// After the first factor: on to a second factor, an enrolment, or done.
 pub(crate) async fn after_first_factor(
     app: &App,
     jar: CookieJar,
-    tx_id: &str,
-    mut tx: LoginTx,
+    mut t: LoginTx,
     user: &User,
-    login: &str,
     amr: Vec<String>,
     rid: &str,
 ) -> Response {
     let decided = async {
-        let app_requires_mfa = match &tx.saml {
+        let app_requires_mfa = match &t.saml {
             Some(s) => {
                 app.store
                     .saml_sp(&s.reply.sp)
@@ -181,14 +170,14 @@ pub(crate) async fn after_first_factor(
             }
             None => {
                 app.directory
-                    .client(&tx.req.client_id)
+                    .client(&t.req.client_id)
                     .await?
                     .ok_or(lanyard_store::StoreError::NotFound("client"))?
                     .require_mfa
             }
         };
         let f = factors(app, user.id).await?;
-        let needs = required(app, user, app_requires_mfa, &tx.req.acr_values).await?;
+        let needs = required(app, user, app_requires_mfa, &t.req.acr_values).await?;
         Ok::<_, lanyard_store::StoreError>(if f.any() {
             Some(Stage::Second)
         } else if needs {
@@ -199,57 +188,48 @@ pub(crate) async fn after_first_factor(
     }
     .await;
     match decided {
-        Ok(None) => finish(app, jar, tx_id, &tx, user.id, login, amr, rid)
-            .await
-            .into_response(),
+        Ok(None) => finish(app, jar, &t, user.id, amr, rid).await,
         Ok(Some(stage)) => {
-            tx.pending = Some(Pending {
+            t.pending = Some(Pending {
                 user_id: user.id,
-                login: login.to_string(),
+                login: login_of(user),
                 prior_amr: amr,
                 stage,
                 totp_candidate: None,
                 passkey_state: None,
             });
-            match save_tx(app, tx_id, &tx).await {
-                Ok(()) => Redirect::to(&step_url(&tx, tx_id)).into_response(),
-                Err(_) => unavailable_page(app, Some(tx.tenant_id), rid).await,
-            }
+            super::login::to_step(app, jar, &t, rid).await
         }
         Err(e) => {
             tracing::error!(request_id = %rid, error = %e, "sign-in failed");
-            unavailable_page(app, Some(tx.tenant_id), rid).await
+            unavailable_page(app, Some(t.tenant_id), rid).await
         }
     }
 }
 
-/// Starts (or refreshes, keeping its id) the SSO session and returns the cookie jar with it.
-async fn establish(
+/// Starts the SSO session, or renews this person's session in this browser under a new
+/// cookie secret (a sign-in inside a session always changes the cookie, so one planted or
+/// copied before it gains nothing). Returns the cookie jar with the session's cookie.
+pub(crate) async fn establish(
     app: &App,
     jar: CookieJar,
-    tx: &LoginTx,
+    tenant: TenantId,
     user: UserId,
-    login: &str,
     amr: Vec<String>,
 ) -> Result<(CookieJar, SsoSession), lanyard_session::SessionError> {
-    throttle::succeeded(app.sessions.store(), &tx.tenant_id.to_string(), login, "").await?;
+    throttle::succeeded(app.sessions.store(), &Subject::Person(user)).await?;
     let now = app.provider.now();
-    let existing = match jar.get(SSO_COOKIE) {
-        Some(c) => app
-            .sessions
-            .sso(c.value())
-            .await?
-            .filter(|s| s.user_id == user),
+    let existing = match cookies::sso_secret(app, &jar) {
+        Some(secret) => app.sessions.sso_by_secret(&secret).await?,
         None => None,
     };
     let acr = lanyard_mfa::acr(&amr).to_string();
     let expires_at = now + app.config.oidc.sso_ttl_secs;
-    // A session of this person in this browser is renewed in place, keeping its apps (and an
-    // app that joins it meanwhile); one that ended meanwhile is not brought back.
     let renewed = match existing {
-        Some(s) => {
+        // The same person signing in again: his session (and its apps) continues.
+        Some(s) if s.user_id == user && s.tenant_id == tenant => {
             app.sessions
-                .update_sso(&s.sid, now, |s| {
+                .rekey_sso(&s.handle, now, |s| {
                     s.auth_time = now;
                     s.amr = amr.clone();
                     s.acr = acr.clone();
@@ -257,15 +237,22 @@ async fn establish(
                 })
                 .await?
         }
+        // Someone else's session in this browser ends: one browser, one person.
+        Some(s) => {
+            app.sessions.end_sso(&s.handle).await?;
+            None
+        }
         None => None,
     };
-    let sso = match renewed {
-        Some(s) => s,
+    let (secret, sso) = match renewed {
+        Some(x) => x,
         None => {
+            let (secret, handle) = lanyard_session::new_sso_secret();
             let s = SsoSession {
-                sid: random(),
+                sid: lanyard_session::new_sid(),
+                handle,
                 user_id: user,
-                tenant_id: tx.tenant_id,
+                tenant_id: tenant,
                 auth_time: now,
                 amr,
                 acr,
@@ -274,136 +261,127 @@ async fn establish(
                 expires_at,
             };
             app.sessions.save_sso(&s, now).await?;
-            s
+            (secret, s)
         }
     };
-    tracing::info!(user = %user, client = %tx.req.client_id, amr = ?sso.amr, "signed in");
-    let jar = jar
-        .add(cookie(
-            app,
-            SSO_COOKIE,
-            sso.sid.clone(),
-            app.config.oidc.sso_ttl_secs,
-            super::login::sso_same_site(app),
-        ))
-        .remove(Cookie::build(CSRF_COOKIE).path("/").build());
-    Ok((jar, sso))
+    tracing::info!(user = %user, amr = ?sso.amr, "signed in");
+    Ok((cookies::with_sso(app, jar, secret), sso))
 }
 
-/// Finishes the sign-in: session, code, and the redirect back to the application.
-#[allow(clippy::too_many_arguments)]
-async fn finish(
+/// Finishes the sign-in: the session, then the answer to the app (a code for OIDC; the SAML
+/// side answers from the session, so the transaction is stored for it to take).
+pub(crate) async fn finish(
     app: &App,
     jar: CookieJar,
-    tx_id: &str,
-    tx: &LoginTx,
+    t: &LoginTx,
     user: UserId,
-    login: &str,
     amr: Vec<String>,
     rid: &str,
 ) -> Response {
-    match redirect_after(app, jar, tx_id, tx, user, login, amr).await {
+    match answer_url(app, jar, t, user, amr).await {
         Ok((jar, url)) => (jar, Redirect::to(&url)).into_response(),
-        Err(_) => unavailable_page(app, Some(tx.tenant_id), rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "finishing a sign-in failed");
+            unavailable_page(app, Some(t.tenant_id), rid).await
+        }
     }
 }
 
-async fn redirect_after(
+/// The session and where the browser goes next.
+pub(crate) async fn answer_url(
     app: &App,
     jar: CookieJar,
-    tx_id: &str,
-    tx: &LoginTx,
+    t: &LoginTx,
     user: UserId,
-    login: &str,
     amr: Vec<String>,
 ) -> Result<(CookieJar, String), lanyard_idp::OAuthError> {
-    let (jar, sso) = establish(app, jar, tx, user, login, amr).await?;
-    if tx.saml.is_some() {
-        // The SAML side answers from the session; the transaction goes there to be consumed.
-        return Ok((jar, crate::saml::continue_url(tx_id)));
+    let (jar, sso) = establish(app, jar, t.tenant_id, user, amr).await?;
+    if t.saml.is_some() {
+        tx::save(app, t).await?;
+        return Ok((jar, crate::saml::continue_url(&t.id)));
     }
-    let _ = app.sessions.store().delete(&format!("login:{tx_id}")).await;
-    Ok((
-        jar,
-        authorize::issue_code(&app.provider, &tx.req, &sso).await?,
-    ))
+    tx::discard(app, t).await?;
+    Ok((jar, authorize::issue_code(&app.provider, &t.req, &sso).await?))
 }
 
-fn with_factor(prior: &[String], f: Factor) -> Vec<String> {
+pub(crate) fn with_factor(prior: &[String], f: Factor) -> Vec<String> {
     let mut set: BTreeSet<String> = prior.iter().cloned().collect();
     set.extend(lanyard_mfa::amr(false, Some(f)));
     set.into_iter().collect()
 }
 
-/// The preamble of the second-step forms: a live transaction at `stage` and a matching CSRF
-/// token; otherwise the page to show.
-async fn pending_form(
+/// A stored transaction of this browser waiting at `stage`, or the page to show.
+pub(crate) async fn pending_tx(
     app: &App,
-    headers: &HeaderMap,
     jar: &CookieJar,
-    tx_id: &str,
-    csrf: &str,
+    id: &str,
     stage: Stage,
-) -> Result<(String, LoginTx, Pending), Response> {
-    let rid = request_id(headers);
-    let Some((tx, p)) = pending_tx(app, tx_id, stage).await else {
-        return Err(expired(app, &rid).await);
-    };
-    if !csrf_ok(jar, &tx, csrf) {
-        let page = page_for(app, Some(tx.tenant_id), "Refused", &rid).await;
-        return Err(pages::message(
-            StatusCode::FORBIDDEN,
-            page,
-            "This form could not be accepted",
-            "Please go back to the application and try again.",
-            None,
-        ));
+    rid: &str,
+) -> Result<(LoginTx, Pending), Response> {
+    if tx::is_sealed(id) {
+        return Err(expired(app, rid).await);
     }
-    Ok((rid, tx, p))
+    let t = own_tx(app, jar, id, rid).await?;
+    match t.pending.clone().filter(|p| p.stage == stage) {
+        Some(p) => Ok((t, p)),
+        None => Err(expired(app, rid).await),
+    }
 }
 
-async fn pending_tx(app: &App, id: &str, stage: Stage) -> Option<(LoginTx, Pending)> {
-    let tx = load_tx(app, id).await.ok().flatten()?;
-    let p = tx.pending.clone().filter(|p| p.stage == stage)?;
-    Some((tx, p))
+/// [`pending_tx`] for a form post, whose token must be the page's.
+async fn pending_form(
+    app: &App,
+    jar: &CookieJar,
+    id: &str,
+    csrf: &str,
+    stage: Stage,
+    rid: &str,
+) -> Result<(LoginTx, Pending), Response> {
+    let (t, p) = pending_tx(app, jar, id, stage, rid).await?;
+    if !tx::form_token_ok(&t, purpose(stage), csrf) {
+        return Err(refused_form(app, Some(t.tenant_id), rid).await);
+    }
+    Ok((t, p))
+}
+
+/// The form-token purpose of a stage's page.
+pub(crate) fn purpose(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Second => "mfa",
+        Stage::Enrol => "enrol",
+    }
 }
 
 /// The second-factor page; `shown` is its status and error message.
 async fn mfa_page(
     app: &App,
-    tx_id: &str,
-    tx: &LoginTx,
+    t: &LoginTx,
     p: &Pending,
-    jar: CookieJar,
     shown: (StatusCode, Option<String>),
     rid: &str,
 ) -> Response {
     let (status, error) = shown;
     let f = match factors(app, p.user_id).await {
         Ok(f) => f,
-        Err(_) => return unavailable_page(app, Some(tx.tenant_id), rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "second factors unavailable");
+            return unavailable_page(app, Some(t.tenant_id), rid).await;
+        }
     };
-    let page = page_for(app, Some(tx.tenant_id), "Confirm it's you", rid).await;
+    let page = page_for(app, Some(t.tenant_id), "Confirm it's you", rid).await;
     let nonce = page.nonce.clone();
     let view = MfaPage {
         page,
-        client_name: tx.client_name.clone(),
-        tx: tx_id.to_string(),
-        csrf: tx.csrf.clone(),
+        client_name: t.client_name.clone(),
+        tx: t.id.clone(),
+        csrf: tx::form_token(t, purpose(Stage::Second)),
         has_totp: f.totp,
         has_passkey: !f.passkeys.is_empty(),
         has_recovery: f.recovery_left > 0,
         error,
     };
-    let targets: Vec<String> = pages::origin(&tx.req.redirect_uri).into_iter().collect();
-    let jar = jar.add(cookie(
-        app,
-        CSRF_COOKIE,
-        tx.csrf.clone(),
-        app.config.oidc.login_ttl_secs,
-        SameSite::Strict,
-    ));
-    (jar, pages::render(status, &view, &nonce, &targets)).into_response()
+    let targets: Vec<String> = pages::origin(&t.req.redirect_uri).into_iter().collect();
+    pages::render(status, &view, &nonce, &targets)
 }
 
 pub(crate) async fn mfa_get(
@@ -413,9 +391,9 @@ pub(crate) async fn mfa_get(
     PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    match pending_tx(&app, &q.tx, Stage::Second).await {
-        Some((tx, p)) => mfa_page(&app, &q.tx, &tx, &p, jar, (StatusCode::OK, None), &rid).await,
-        None => expired(&app, &rid).await,
+    match pending_tx(&app, &jar, &q.tx, Stage::Second, &rid).await {
+        Ok((t, p)) => mfa_page(&app, &t, &p, (StatusCode::OK, None), &rid).await,
+        Err(r) => r,
     }
 }
 
@@ -427,36 +405,39 @@ pub(crate) struct CodeForm {
     recovery: Option<String>,
 }
 
-const LOCKED: &str = "Too many failed attempts. For your security, signing in is paused for a while; please try again later.";
+pub(crate) const LOCKED: &str = "Too many failed attempts. For your security, signing in is paused for a while; please try again later.";
 
 pub(crate) async fn mfa_post(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    ClientIp(ip): ClientIp,
+    ClientAddr(addr): ClientAddr,
     jar: CookieJar,
     PageForm(f): PageForm<CodeForm>,
 ) -> Response {
-    let (rid, tx, p) = match pending_form(&app, &headers, &jar, &f.tx, &f.csrf, Stage::Second).await
-    {
+    let rid = request_id(&headers);
+    let (t, p) = match pending_form(&app, &jar, &f.tx, &f.csrf, Stage::Second, &rid).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let kv = app.sessions.store();
-    let tenant = tx.tenant_id.to_string();
-    let Ok(begun) = throttle::begin(kv, &app.limits(), &tenant, &p.login, &ip).await else {
-        return unavailable_page(&app, Some(tx.tenant_id), &rid).await;
-    };
-    let Some(attempt) = begun else {
-        return mfa_page(
-            &app,
-            &f.tx,
-            &tx,
-            &p,
-            jar,
-            (StatusCode::TOO_MANY_REQUESTS, Some(LOCKED.into())),
-            &rid,
-        )
-        .await;
+    let limits = app.limits();
+    let subject = Subject::Person(p.user_id);
+    let attempt = match throttle::begin(kv, &limits, &subject).await {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            return mfa_page(
+                &app,
+                &t,
+                &p,
+                (StatusCode::TOO_MANY_REQUESTS, Some(LOCKED.into())),
+                &rid,
+            )
+            .await
+        }
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "throttle unavailable");
+            return unavailable_page(&app, Some(t.tenant_id), &rid).await;
+        }
     };
     let actor = AuditActor::User(p.user_id);
     let outcome: Result<Option<Factor>, lanyard_store::StoreError> = async {
@@ -464,12 +445,7 @@ pub(crate) async fn mfa_post(
             let Some((secret, last)) = app.store.totp(p.user_id).await? else {
                 return Ok(None);
             };
-            let policy = app
-                .store
-                .tenant(tx.tenant_id)
-                .await?
-                .map(|t| t.mfa)
-                .unwrap_or_default();
+            let policy = app.directory.tenant(t.tenant_id).await?.tenant().mfa.clone();
             let now = u64::try_from(app.provider.now()).unwrap_or(0);
             let last = last.and_then(|l| u64::try_from(l).ok());
             return Ok(match totp::check(&policy, &secret, code, now, last) {
@@ -487,7 +463,7 @@ pub(crate) async fn mfa_post(
         if let Some(rc) = f.recovery.as_deref().filter(|c| !c.trim().is_empty()) {
             return Ok(app
                 .store
-                .use_recovery_code(&actor, p.user_id, &recovery::hash(rc))
+                .use_recovery_code(&actor, p.user_id, &recovery::normalise(rc))
                 .await?
                 .then_some(Factor::RecoveryCode));
         }
@@ -496,20 +472,11 @@ pub(crate) async fn mfa_post(
     .await;
     match outcome {
         Ok(Some(factor)) => {
-            finish(
-                &app,
-                jar,
-                &f.tx,
-                &tx,
-                p.user_id,
-                &p.login,
-                with_factor(&p.prior_amr, factor),
-                &rid,
-            )
-            .await
+            let amr = with_factor(&p.prior_amr, factor);
+            finish(&app, jar, &t, p.user_id, amr, &rid).await
         }
         Ok(None) => {
-            let _ = app
+            let audited = app
                 .store
                 .audit_mfa_event(
                     &actor,
@@ -518,42 +485,56 @@ pub(crate) async fn mfa_post(
                     json!({"factor": if f.code.is_some() { "totp" } else { "recovery_code" }}),
                 )
                 .await;
-            let locked = throttle::failed(kv, &app.limits(), &tenant, &p.login, &ip, attempt)
-                .await
-                .unwrap_or(false);
-            let (status, msg) = if locked {
-                (StatusCode::TOO_MANY_REQUESTS, LOCKED)
-            } else {
-                (
+            let locked = match audited {
+                Ok(()) => throttle::failed(kv, &limits, &subject, &addr, attempt).await,
+                Err(e) => {
+                    tracing::error!(request_id = %rid, error = %e, "could not audit a failure");
+                    throttle::abandoned(kv, &subject).await;
+                    return unavailable_page(&app, Some(t.tenant_id), &rid).await;
+                }
+            };
+            let (status, msg) = match locked {
+                Ok(true) => (StatusCode::TOO_MANY_REQUESTS, LOCKED),
+                Ok(false) => (
                     StatusCode::UNAUTHORIZED,
                     "That code is not right, or has already been used.",
-                )
+                ),
+                Err(e) => {
+                    tracing::error!(request_id = %rid, error = %e, "throttle unavailable");
+                    return unavailable_page(&app, Some(t.tenant_id), &rid).await;
+                }
             };
-            mfa_page(&app, &f.tx, &tx, &p, jar, (status, Some(msg.into())), &rid).await
+            mfa_page(&app, &t, &p, (status, Some(msg.into())), &rid).await
         }
         Err(e) => {
+            // The store could not answer: no verdict, so nothing counts against the person.
             tracing::error!(request_id = %rid, error = %e, "second factor check failed");
-            unavailable_page(&app, Some(tx.tenant_id), &rid).await
+            throttle::abandoned(kv, &subject).await;
+            unavailable_page(&app, Some(t.tenant_id), &rid).await
         }
     }
 }
 
-/// Renders the TOTP set-up page for `secret`.
-#[allow(clippy::too_many_arguments)]
+/// What the TOTP set-up page shows and where it posts.
+pub(crate) struct EnrolView<'a> {
+    pub(crate) tenant: Option<TenantId>,
+    pub(crate) account: &'a str,
+    pub(crate) secret: &'a str,
+    pub(crate) action: &'a str,
+    pub(crate) tx: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) reason: &'a str,
+}
+
+/// Renders the TOTP set-up page.
 pub(crate) async fn enrol_page(
     app: &App,
-    tenant: Option<lanyard_core::TenantId>,
-    account: &str,
-    secret: &str,
-    action: &str,
-    tx: &str,
-    csrf: &str,
-    reason: &str,
+    v: EnrolView<'_>,
     status: StatusCode,
     error: Option<String>,
     rid: &str,
 ) -> Response {
-    let t = match tenant {
+    let t = match v.tenant {
         Some(id) => app.directory.tenant(id).await.ok(),
         None => None,
     };
@@ -562,10 +543,11 @@ pub(crate) async fn enrol_page(
         .map(|t| t.tenant().name.clone())
         .unwrap_or_else(|| "Lanyard".into());
     let policy = t.map(|t| t.tenant().mfa.clone()).unwrap_or_default();
-    let uri = totp::provisioning_uri(&policy, secret, &issuer, account).unwrap_or_default();
-    let page = page_for(app, tenant, "Set up two-step sign-in", rid).await;
+    let uri = totp::provisioning_uri(&policy, v.secret, &issuer, v.account).unwrap_or_default();
+    let page = page_for(app, v.tenant, "Set up two-step sign-in", rid).await;
     let nonce = page.nonce.clone();
-    let grouped = secret
+    let grouped = v
+        .secret
         .as_bytes()
         .chunks(4)
         .map(|c| String::from_utf8_lossy(c).into_owned())
@@ -573,10 +555,10 @@ pub(crate) async fn enrol_page(
         .join(" ");
     let view = EnrolPage {
         page,
-        reason: reason.into(),
-        action: action.into(),
-        tx: tx.into(),
-        csrf: csrf.into(),
+        reason: v.reason.into(),
+        action: v.action.into(),
+        tx: v.tx.into(),
+        csrf: v.csrf.into(),
         qr_svg: totp::qr_svg(&uri).unwrap_or_default(),
         secret_grouped: grouped,
         otpauth_uri: uri,
@@ -589,6 +571,18 @@ pub(crate) async fn enrol_page(
 const ENROL_REASON: &str =
     "Your organisation asks for a second step when you sign in. It takes a minute.";
 
+fn sign_in_enrol<'a>(t: &'a LoginTx, p: &'a Pending, secret: &'a str, csrf: &'a str) -> EnrolView<'a> {
+    EnrolView {
+        tenant: Some(t.tenant_id),
+        account: &p.login,
+        secret,
+        action: "/login/enrol",
+        tx: &t.id,
+        csrf,
+        reason: ENROL_REASON,
+    }
+}
+
 pub(crate) async fn enrol_get(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -596,62 +590,43 @@ pub(crate) async fn enrol_get(
     PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    let Some((mut tx, mut p)) = pending_tx(&app, &q.tx, Stage::Enrol).await else {
-        return expired(&app, &rid).await;
+    let (mut t, mut p) = match pending_tx(&app, &jar, &q.tx, Stage::Enrol, &rid).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     let secret = match &p.totp_candidate {
         Some(s) => s.clone(),
         None => {
             let s = totp::new_secret();
             p.totp_candidate = Some(s.clone());
-            tx.pending = Some(p.clone());
-            if save_tx(&app, &q.tx, &tx).await.is_err() {
-                return unavailable_page(&app, Some(tx.tenant_id), &rid).await;
+            t.pending = Some(p.clone());
+            if let Err(e) = tx::save(&app, &t).await {
+                tracing::error!(request_id = %rid, error = %e, "could not store a sign-in");
+                return unavailable_page(&app, Some(t.tenant_id), &rid).await;
             }
             s
         }
     };
-    let jar = jar.add(cookie(
+    let csrf = tx::form_token(&t, purpose(Stage::Enrol));
+    enrol_page(
         &app,
-        CSRF_COOKIE,
-        tx.csrf.clone(),
-        app.config.oidc.login_ttl_secs,
-        SameSite::Strict,
-    ));
-    (
-        jar,
-        enrol_page(
-            &app,
-            Some(tx.tenant_id),
-            &p.login,
-            &secret,
-            "/login/enrol",
-            &q.tx,
-            &tx.csrf,
-            ENROL_REASON,
-            StatusCode::OK,
-            None,
-            &rid,
-        )
-        .await,
+        sign_in_enrol(&t, &p, &secret, &csrf),
+        StatusCode::OK,
+        None,
+        &rid,
     )
-        .into_response()
+    .await
 }
 
 /// Turns on TOTP with a confirmed `code` and makes recovery codes; returns them.
 pub(crate) async fn confirm_totp(
     app: &App,
     user: UserId,
-    tenant: lanyard_core::TenantId,
+    tenant: TenantId,
     secret: &str,
     code: &str,
 ) -> Result<Option<Vec<String>>, lanyard_store::StoreError> {
-    let policy = app
-        .store
-        .tenant(tenant)
-        .await?
-        .map(|t| t.mfa)
-        .unwrap_or_default();
+    let policy = app.directory.tenant(tenant).await?.tenant().mfa.clone();
     let now = u64::try_from(app.provider.now()).unwrap_or(0);
     let Ok(step) = totp::check(&policy, secret, code, now, None) else {
         return Ok(None);
@@ -662,10 +637,20 @@ pub(crate) async fn confirm_totp(
     app.store
         .use_totp_step(user, i64::try_from(step).unwrap_or(i64::MAX))
         .await?;
+    Ok(Some(new_recovery_codes(app, user).await?))
+}
+
+/// Replaces a person's recovery codes; returns the new ones (shown once, stored keyed-hashed).
+pub(crate) async fn new_recovery_codes(
+    app: &App,
+    user: UserId,
+) -> Result<Vec<String>, lanyard_store::StoreError> {
     let codes = recovery::generate();
-    let hashes: Vec<String> = codes.iter().map(|c| recovery::hash(c)).collect();
-    app.store.set_recovery_codes(&actor, user, &hashes).await?;
-    Ok(Some(codes))
+    let normalised: Vec<String> = codes.iter().map(|c| recovery::normalise(c)).collect();
+    app.store
+        .set_recovery_codes(&AuditActor::User(user), user, &normalised)
+        .await?;
+    Ok(codes)
 }
 
 pub(crate) async fn enrol_post(
@@ -674,48 +659,38 @@ pub(crate) async fn enrol_post(
     jar: CookieJar,
     PageForm(f): PageForm<CodeForm>,
 ) -> Response {
-    let (rid, tx, p) = match pending_form(&app, &headers, &jar, &f.tx, &f.csrf, Stage::Enrol).await
-    {
+    let rid = request_id(&headers);
+    let (t, p) = match pending_form(&app, &jar, &f.tx, &f.csrf, Stage::Enrol, &rid).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     let Some(secret) = p.totp_candidate.clone() else {
         return expired(&app, &rid).await;
     };
-    match confirm_totp(
-        &app,
-        p.user_id,
-        tx.tenant_id,
-        &secret,
-        f.code.as_deref().unwrap_or_default(),
-    )
-    .await
-    {
+    let code = f.code.as_deref().unwrap_or_default();
+    match confirm_totp(&app, p.user_id, t.tenant_id, &secret, code).await {
         Ok(Some(codes)) => {
             let amr = with_factor(&p.prior_amr, Factor::Totp);
-            let (jar, _) = match establish(&app, jar, &tx, p.user_id, &p.login, amr).await {
-                Ok(x) => x,
-                Err(_) => return unavailable_page(&app, Some(tx.tenant_id), &rid).await,
+            let jar = match establish(&app, jar, t.tenant_id, p.user_id, amr).await {
+                Ok((jar, _)) => jar,
+                Err(e) => {
+                    tracing::error!(request_id = %rid, error = %e, "could not start the session");
+                    return unavailable_page(&app, Some(t.tenant_id), &rid).await;
+                }
             };
-            let page = page_for(&app, Some(tx.tenant_id), "Recovery codes", &rid).await;
+            let page = page_for(&app, Some(t.tenant_id), "Recovery codes", &rid).await;
             let nonce = page.nonce.clone();
             let view = RecoveryPage {
                 page,
                 codes,
-                next: format!("/login/continue?tx={}", f.tx),
+                next: format!("/login/continue?tx={}", t.id),
             };
             (jar, pages::render(StatusCode::OK, &view, &nonce, &[])).into_response()
         }
         Ok(None) => {
             enrol_page(
                 &app,
-                Some(tx.tenant_id),
-                &p.login,
-                &secret,
-                "/login/enrol",
-                &f.tx,
-                &tx.csrf,
-                ENROL_REASON,
+                sign_in_enrol(&t, &p, &secret, &f.csrf),
                 StatusCode::UNAUTHORIZED,
                 Some(
                     "That code is not right. Check the time on your phone and try the newest code."
@@ -727,7 +702,7 @@ pub(crate) async fn enrol_post(
         }
         Err(e) => {
             tracing::error!(request_id = %rid, error = %e, "enrolment failed");
-            unavailable_page(&app, Some(tx.tenant_id), &rid).await
+            unavailable_page(&app, Some(t.tenant_id), &rid).await
         }
     }
 }
@@ -741,276 +716,36 @@ pub(crate) async fn continue_get(
     PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    let Some((tx, p)) = pending_tx(&app, &q.tx, Stage::Enrol).await else {
-        return expired(&app, &rid).await;
+    let (t, p) = match pending_tx(&app, &jar, &q.tx, Stage::Enrol, &rid).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    let sso = match jar.get(SSO_COOKIE) {
-        Some(c) => app
-            .sessions
-            .sso(c.value())
-            .await
-            .ok()
-            .flatten()
-            .filter(|s| s.user_id == p.user_id && s.amr.iter().any(|a| a == "mfa")),
+    let sso = match cookies::sso_secret(&app, &jar) {
+        Some(secret) => match app.sessions.sso_by_secret(&secret).await {
+            Ok(s) => s.filter(|s| s.user_id == p.user_id && s.amr.iter().any(|a| a == "mfa")),
+            Err(e) => {
+                tracing::error!(request_id = %rid, error = %e, "session unavailable");
+                return unavailable_page(&app, Some(t.tenant_id), &rid).await;
+            }
+        },
         None => None,
     };
     let Some(sso) = sso else {
         return expired(&app, &rid).await;
     };
-    if tx.saml.is_some() {
-        return Redirect::to(&crate::saml::continue_url(&q.tx)).into_response();
+    if t.saml.is_some() {
+        return Redirect::to(&crate::saml::continue_url(&t.id)).into_response();
     }
-    let _ = app
-        .sessions
-        .store()
-        .delete(&format!("login:{}", q.tx))
-        .await;
-    match authorize::issue_code(&app.provider, &tx.req, &sso).await {
+    let issued = async {
+        tx::discard(&app, &t).await?;
+        authorize::issue_code(&app.provider, &t.req, &sso).await
+    }
+    .await;
+    match issued {
         Ok(url) => Redirect::to(&url).into_response(),
-        Err(_) => unavailable_page(&app, Some(tx.tenant_id), &rid).await,
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct PasskeyStart {
-    tx: String,
-    csrf: String,
-    mode: String,
-}
-
-/// The preamble of the passkey JSON calls: a live transaction and a matching CSRF token.
-async fn json_tx(app: &App, jar: &CookieJar, tx_id: &str, csrf: &str) -> Result<LoginTx, Response> {
-    let Ok(Some(tx)) = load_tx(app, tx_id).await else {
-        return Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired. Please start again.",
-        ));
-    };
-    if !csrf_ok(jar, &tx, csrf) {
-        return Err(json_error(
-            StatusCode::FORBIDDEN,
-            "This request could not be accepted.",
-        ));
-    }
-    Ok(tx)
-}
-
-fn json_error(status: StatusCode, msg: &str) -> Response {
-    (status, Json(json!({ "error": msg }))).into_response()
-}
-
-pub(crate) async fn passkey_options(
-    State(app): State<Arc<App>>,
-    jar: CookieJar,
-    ApiJson(b): ApiJson<PasskeyStart>,
-) -> Response {
-    let mut tx = match json_tx(&app, &jar, &b.tx, &b.csrf).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    let started: Result<Value, String> = match (b.mode.as_str(), tx.pending.clone()) {
-        ("second", Some(mut p)) if p.stage == Stage::Second => {
-            let keys = factors(&app, p.user_id)
-                .await
-                .map(|f| f.passkeys)
-                .unwrap_or_default();
-            match app.passkeys.start_authentication(&keys) {
-                Ok((options, state)) => {
-                    p.passkey_state = serde_json::to_value(&state).ok();
-                    tx.pending = Some(p);
-                    Ok(options)
-                }
-                Err(e) => Err(e.to_string()),
-            }
-        }
-        ("discover", _) => match app.passkeys.start_discoverable() {
-            Ok((options, state)) => {
-                tx.discover = serde_json::to_value(&state).ok();
-                Ok(options)
-            }
-            Err(e) => Err(e.to_string()),
-        },
-        _ => Err("No passkey sign-in is possible here.".into()),
-    };
-    match started {
-        Ok(options) => match save_tx(&app, &b.tx, &tx).await {
-            Ok(()) => Json(options).into_response(),
-            Err(_) => json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is temporarily unavailable.",
-            ),
-        },
-        Err(m) => json_error(StatusCode::BAD_REQUEST, &m),
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct PasskeyFinish {
-    tx: String,
-    csrf: String,
-    credential: Value,
-}
-
-pub(crate) async fn passkey_finish(
-    State(app): State<Arc<App>>,
-    ClientIp(ip): ClientIp,
-    jar: CookieJar,
-    ApiJson(b): ApiJson<PasskeyFinish>,
-) -> Response {
-    let mut tx = match json_tx(&app, &jar, &b.tx, &b.csrf).await {
-        Ok(tx) => tx,
-        Err(r) => return r,
-    };
-    // Ceremony state is single-use.
-    let second = tx.pending.as_mut().and_then(|p| p.passkey_state.take());
-    let discover = tx.discover.take();
-    let _ = save_tx(&app, &b.tx, &tx).await;
-    let (user_id, login, prior, verified) =
-        if let (Some(state), Some(p)) = (second, tx.pending.clone()) {
-            let Ok(state) = serde_json::from_value::<PasskeyAuthentication>(state) else {
-                return json_error(StatusCode::BAD_REQUEST, "Please try again.");
-            };
-            let keys = factors(&app, p.user_id)
-                .await
-                .map(|f| f.passkeys)
-                .unwrap_or_default();
-            (
-                p.user_id,
-                p.login.clone(),
-                p.prior_amr.clone(),
-                app.passkeys
-                    .finish_authentication(&b.credential, &state, &keys),
-            )
-        } else if let Some(state) = discover {
-            let Ok(state) = serde_json::from_value::<DiscoverableAuthentication>(state) else {
-                return json_error(StatusCode::BAD_REQUEST, "Please try again.");
-            };
-            let Ok(uuid) = app.passkeys.identify(&b.credential) else {
-                return json_error(StatusCode::BAD_REQUEST, "This passkey is not known here.");
-            };
-            let user_id = UserId::from_uuid(uuid);
-            let user = match app.store.user(user_id).await {
-                Ok(Some(u)) if u.tenant_id == tx.tenant_id => u,
-                _ => return json_error(StatusCode::BAD_REQUEST, "This passkey is not known here."),
-            };
-            let held: Vec<_> = app
-                .store
-                .roles(user.tenant_id)
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|r| user.roles.contains(&r.id))
-                .collect();
-            if let Err(r) = lanyard_core::status::may_sign_in(user.status, &held) {
-                return json_error(
-                    StatusCode::FORBIDDEN,
-                    &format!("You cannot sign in: {r}. Please contact your administrator."),
-                );
-            }
-            let keys = factors(&app, user_id)
-                .await
-                .map(|f| f.passkeys)
-                .unwrap_or_default();
-            (
-                user_id,
-                login_of(&user),
-                Vec::new(),
-                app.passkeys
-                    .finish_discoverable(&b.credential, state, &keys),
-            )
-        } else {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "Please start the passkey sign-in again.",
-            );
-        };
-    let kv = app.sessions.store();
-    let tenant = tx.tenant_id.to_string();
-    let attempt = match throttle::begin(kv, &app.limits(), &tenant, &login, &ip).await {
-        Ok(Some(n)) => n,
-        Ok(None) => return json_error(StatusCode::TOO_MANY_REQUESTS, LOCKED),
-        Err(_) => {
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Sign-in is temporarily unavailable.",
-            )
-        }
-    };
-    let actor = AuditActor::User(user_id);
-    match verified {
-        Ok(Verified {
-            credential_id,
-            updated,
-        }) => {
-            let data = updated.and_then(|p| serde_json::to_string(&p).ok());
-            if app
-                .store
-                .touch_passkey(&credential_id, data.as_deref())
-                .await
-                .is_err()
-            {
-                return json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Sign-in is temporarily unavailable.",
-                );
-            }
-            match redirect_after(
-                &app,
-                jar,
-                &b.tx,
-                &tx,
-                user_id,
-                &login,
-                with_factor(&prior, Factor::Passkey),
-            )
-            .await
-            {
-                Ok((jar, url)) => (jar, Json(json!({ "redirect": url }))).into_response(),
-                Err(_) => json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Sign-in is temporarily unavailable.",
-                ),
-            }
-        }
-        Err(PasskeyError::PossiblyCloned) => {
-            tracing::warn!(user = %user_id, "passkey counter went backwards: possibly cloned");
-            let _ = app
-                .store
-                .audit_mfa_event(
-                    &actor,
-                    user_id,
-                    "mfa.passkey.cloned",
-                    json!({"factor": "passkey"}),
-                )
-                .await;
-            let _ = throttle::failed(kv, &app.limits(), &tenant, &login, &ip, attempt).await;
-            json_error(StatusCode::FORBIDDEN, "This passkey may have been copied, so it was refused. Please contact your administrator.")
-        }
         Err(e) => {
-            let _ = app
-                .store
-                .audit_mfa_event(
-                    &actor,
-                    user_id,
-                    "mfa.failure",
-                    json!({"factor": "passkey", "reason": e.to_string()}),
-                )
-                .await;
-            let locked = throttle::failed(kv, &app.limits(), &tenant, &login, &ip, attempt)
-                .await
-                .unwrap_or(false);
-            json_error(
-                if locked {
-                    StatusCode::TOO_MANY_REQUESTS
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-                if locked {
-                    LOCKED
-                } else {
-                    "The passkey could not be verified."
-                },
-            )
+            tracing::error!(request_id = %rid, error = %e, "could not answer the application");
+            unavailable_page(&app, Some(t.tenant_id), &rid).await
         }
     }
 }

@@ -5,6 +5,7 @@ mod account;
 pub(crate) mod login;
 pub(crate) mod logout;
 pub(crate) mod mfa;
+mod passkey;
 
 use crate::app::App;
 use axum::body::Bytes;
@@ -32,8 +33,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/login/mfa", get(mfa::mfa_get).post(mfa::mfa_post))
         .route("/login/enrol", get(mfa::enrol_get).post(mfa::enrol_post))
         .route("/login/continue", get(mfa::continue_get))
-        .route("/login/passkey/options", post(mfa::passkey_options))
-        .route("/login/passkey/finish", post(mfa::passkey_finish))
+        .route("/login/passkey/options", post(passkey::passkey_options))
+        .route("/login/passkey/finish", post(passkey::passkey_finish))
         .merge(account::router())
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo))

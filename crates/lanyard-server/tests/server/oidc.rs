@@ -805,7 +805,17 @@ async fn pages_cannot_be_framed_and_cookies_are_locked_down() {
     let b = Browser::new(&l.base);
     let (_, challenge) = pkce();
     let r = b.authorize(&app_request(&challenge, "s", "n")).await;
+    // The sign-in cookie (which binds sign-ins to this browser) is set where the sign-in
+    // starts, never by the page a link can open.
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        set_cookie.starts_with("lanyard_signin=")
+            && set_cookie.contains("HttpOnly")
+            && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
     let page = b.get(r.headers()["location"].to_str().unwrap()).await;
+    assert!(page.headers().get("set-cookie").is_none());
     let csp = page.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -815,11 +825,6 @@ async fn pages_cannot_be_framed_and_cookies_are_locked_down() {
         "{csp}"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
-    let set_cookie = page.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(
-        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
-        "{set_cookie}"
-    );
 }
 
 #[tokio::test]

@@ -45,6 +45,8 @@ fn demo_sso(base: &str, extra: &str) -> String {
 
 /// Follows a sign-in request at `path` to the form and signs the demo learner in with the
 /// password; returns the transaction and where the form sent the browser next.
+/// Signs the learner in with his password; returns the stored transaction's id (from where
+/// the browser goes next) and that address.
 async fn learner_signs_in(b: &Browser, path: &str) -> (String, String) {
     let (tx, csrf, _) = b.login_form(b.get(path).await).await;
     let r = b
@@ -52,7 +54,7 @@ async fn learner_signs_in(b: &Browser, path: &str) -> (String, String) {
         .await;
     assert_eq!(r.status(), 303);
     let next = r.headers()["location"].to_str().unwrap().to_string();
-    (tx, next)
+    (query_param(&next, "tx").unwrap_or_default(), next)
 }
 
 async fn page(b: &Browser, path: &str) -> (u16, String) {
@@ -284,12 +286,15 @@ fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 
 #[tokio::test]
 async fn over_https_the_sso_cookie_reaches_cross_site_posts_and_over_http_it_stays_lax() {
-    for (issuer, want) in [
+    for (issuer, name, want) in [
         (
             Some("https://id.lanyard.example"),
-            ["SameSite=None", "Secure"],
+            // __Host-: the browser takes it only from this host, over HTTPS, for the whole site
+            // (a sibling subdomain cannot plant a session of its own).
+            "__Host-lanyard_sso",
+            ["SameSite=None", "Secure", "Path=/"],
         ),
-        (None, ["SameSite=Lax", "HttpOnly"]),
+        (None, "lanyard_sso", ["SameSite=Lax", "HttpOnly", "Path=/"]),
     ] {
         let env: Vec<(&str, &str)> = issuer
             .map(|i| vec![("LANYARD_SERVER__ISSUER", i)])
@@ -341,10 +346,11 @@ async fn over_https_the_sso_cookie_reaches_cross_site_posts_and_over_http_it_sta
             .await
             .unwrap();
         assert_eq!(r.status(), 303, "{issuer:?}");
-        let sso = set_cookie(&r, "lanyard_sso").expect("the SSO cookie");
+        let sso = set_cookie(&r, name).expect("the SSO cookie");
         for w in want {
             assert!(sso.contains(w), "{issuer:?}: {sso}");
         }
+        assert!(!sso.to_lowercase().contains("domain="), "{sso}");
     }
 }
 

@@ -136,14 +136,18 @@ async fn a_redis_outage_fails_fast_and_heals_by_itself() {
             .status(),
         503
     );
+    // The sign-in page needs no store (its transaction is sealed into the page); the
+    // password post does, and says so with a 503 page rather than "wrong password".
     let b = Browser::new(&l.base);
     let (_, challenge) = pkce();
-    assert_eq!(
-        b.authorize(&app_request(&challenge, "s", "n"))
-            .await
-            .status(),
-        503
-    );
+    let (tx, csrf, _) = b
+        .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
+        .await;
+    let r = b
+        .submit_login(&tx, &csrf, "learner@demo.test", PASSWORD)
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
     // Redis returns (empty: its data is gone); Lanyard reconnects without a restart.
     let mut redis = start_redis();
     let mut healed = false;
