@@ -39,19 +39,30 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::oidc::router())
         .merge(crate::saml::router())
         .fallback(not_found)
-        .with_state(app.clone());
+        .with_state(app.clone())
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(axum::middleware::from_fn(crate::errors::in_protocol_format));
+    // Outside the layers above, so their own answers (413, timeouts) carry the headers too.
     for (name, value) in security {
         r = r.layer(SetResponseHeaderLayer::if_not_present(
             name,
             HeaderValue::from_static(value),
         ));
     }
-    r.layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(limits.request_timeout_secs),
-        ))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    // Browsers that have once reached an https issuer never try plain http again (RFC 6797).
+    // Not `includeSubDomains`: the issuer's parent domain may host other sites Lanyard does
+    // not speak for.
+    if app.config.server.issuer.starts_with("https://") {
+        r = r.layer(SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ));
+    }
+    r.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub(crate) mod cookies;
 pub(crate) mod csrf;
 pub mod directory;
+pub(crate) mod errors;
 pub mod extract;
 pub mod hashing;
 pub mod http;
