@@ -70,10 +70,7 @@ pub(crate) fn build(
 
 /// What removes cookie `name`.
 pub(crate) fn removal(app: &App, name: &'static str) -> Cookie<'static> {
-    Cookie::build(name)
-        .path("/")
-        .secure(secure(app))
-        .build()
+    Cookie::build(name).path("/").secure(secure(app)).build()
 }
 
 /// The SSO cookie's secret, if the browser sent one.

@@ -44,7 +44,11 @@ mod tests {
         assert!(verify("session-a", "account.recovery", &t));
         assert!(!verify("session-b", "account.recovery", &t));
         assert!(!verify("session-a", "logout", &t));
-        assert!(!verify("", "account.recovery", &token("", "account.recovery")));
+        assert!(!verify(
+            "",
+            "account.recovery",
+            &token("", "account.recovery")
+        ));
         assert!(!verify("session-a", "account.recovery", ""));
         assert!(!verify("session-a", "account.recovery", "not base64 !"));
     }

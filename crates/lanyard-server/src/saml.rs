@@ -3,15 +3,15 @@
 //! sign-in pages and MFA as OpenID Connect, and renders what goes back to the browser.
 
 use crate::app::App;
-use crate::extract::PageQuery;
 use crate::cookies;
+use crate::extract::PageQuery;
 use crate::oidc::login::{
     own_tx, page_for, random, request_id, to_sign_in_form, to_step, unavailable_page,
     usable_session, TxQuery,
 };
 use crate::oidc::mfa::{session_step, SessionStep};
-use crate::tx;
 use crate::pages;
+use crate::tx;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};

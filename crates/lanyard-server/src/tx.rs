@@ -164,4 +164,3 @@ pub(crate) fn form_token_ok(tx: &LoginTx, purpose: &str, presented: &str) -> boo
 fn key(id: &str) -> String {
     format!("login:{id}")
 }
-

@@ -70,7 +70,11 @@ async fn primitives_are_atomic_and_expire(s: Arc<dyn SessionStore>) {
     for _ in 0..3 {
         s.decr("n").await.unwrap();
     }
-    assert_eq!(s.incr("n", MIN).await.unwrap(), 1, "a counter never goes below zero");
+    assert_eq!(
+        s.incr("n", MIN).await.unwrap(),
+        1,
+        "a counter never goes below zero"
+    );
     s.decr("absent").await.unwrap();
     assert_eq!(s.get("absent").await.unwrap(), None, "decr creates nothing");
     s.add_member("set", "m1", MIN).await.unwrap();
@@ -268,15 +272,24 @@ async fn a_session_is_found_by_its_cookie_secret_never_by_its_public_id(s: Arc<d
     assert_eq!(found.sid, sso.sid);
     // The public id, the handle itself or nothing prove nothing.
     for wrong in [sso.sid.as_str(), handle.as_str(), ""] {
-        assert!(sessions.sso_by_secret(wrong).await.unwrap().is_none(), "{wrong}");
+        assert!(
+            sessions.sso_by_secret(wrong).await.unwrap().is_none(),
+            "{wrong}"
+        );
     }
     // A record of the earlier scheme, keyed by the cookie value, is never read.
     let old = serde_json::json!({
         "sid": "old-cookie", "user_id": user, "tenant_id": tenant, "auth_time": now,
         "amr": ["pwd"], "acr": "1", "clients": [], "expires_at": now + 3600
     });
-    s.put("sso:old-cookie", old.to_string().as_bytes(), MIN).await.unwrap();
-    assert!(sessions.sso_by_secret("old-cookie").await.unwrap().is_none());
+    s.put("sso:old-cookie", old.to_string().as_bytes(), MIN)
+        .await
+        .unwrap();
+    assert!(sessions
+        .sso_by_secret("old-cookie")
+        .await
+        .unwrap()
+        .is_none());
 
     // A new sign-in inside the session moves it to a new secret: the old one stops working.
     let (new_secret, moved) = sessions
@@ -293,7 +306,11 @@ async fn a_session_is_found_by_its_cookie_secret_never_by_its_public_id(s: Arc<d
     assert_eq!(sessions.end_user(user).await.unwrap().0, 1);
     assert!(sessions.sso_by_secret(&new_secret).await.unwrap().is_none());
     // A session that has ended is not brought back by moving it.
-    assert!(sessions.rekey_sso(&moved.handle, now, |_| {}).await.unwrap().is_none());
+    assert!(sessions
+        .rekey_sso(&moved.handle, now, |_| {})
+        .await
+        .unwrap()
+        .is_none());
 }
 
 both!(the_same_refresh_token_presented_at_once_revokes_the_family);
@@ -315,7 +332,10 @@ async fn the_same_refresh_token_presented_at_once_revokes_the_family(s: Arc<dyn 
             acr: "1".into(),
             expires_at: 4_000_000_000,
         };
-        sessions.create_family(&f, "h0", 1_700_000_000).await.unwrap();
+        sessions
+            .create_family(&f, "h0", 1_700_000_000)
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..4)
             .map(|i| {
                 let (sessions, id) = (sessions.clone(), id.clone());
@@ -337,7 +357,13 @@ async fn the_same_refresh_token_presented_at_once_revokes_the_family(s: Arc<dyn 
             }
         }
         assert_eq!(rotated, 1, "round {round}");
-        assert!(reused >= 1, "round {round}: a concurrent presenter was not seen as reuse");
-        assert!(sessions.family(&id).await.unwrap().is_none(), "round {round}");
+        assert!(
+            reused >= 1,
+            "round {round}: a concurrent presenter was not seen as reuse"
+        );
+        assert!(
+            sessions.family(&id).await.unwrap().is_none(),
+            "round {round}"
+        );
     }
 }

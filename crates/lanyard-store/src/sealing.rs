@@ -6,8 +6,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD_NO_PAD as B64, URL_SAFE_NO_PAD as B64URL};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use rand::RngCore;
+use sha2::Sha256;
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -251,9 +251,16 @@ mod tests {
         let old = Keyring::generate_file_text();
         let ring = Keyring::parse(&old).unwrap();
         let t = ring.seal_token(b"{\"a\":1}", "login-tx").unwrap();
-        assert!(t.bytes().all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c)), "{t}");
+        assert!(
+            t.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b".-_".contains(&c)),
+            "{t}"
+        );
         assert_ne!(t, ring.seal_token(b"{\"a\":1}", "login-tx").unwrap());
-        assert_eq!(ring.open_token(&t, "login-tx").unwrap().as_slice(), b"{\"a\":1}");
+        assert_eq!(
+            ring.open_token(&t, "login-tx").unwrap().as_slice(),
+            b"{\"a\":1}"
+        );
         assert_eq!(ring.open_token(&t, "other"), Err(SealError::Tampered));
         let mut bad = t.clone().into_bytes();
         let last = bad.len() - 3;
@@ -265,14 +272,22 @@ mod tests {
         assert!(ring.open_token("nonsense", "login-tx").is_err());
         // After a rotation the old key still opens what it sealed.
         let rotated = Keyring::parse(&format!("{}{old}", Keyring::generate_file_text())).unwrap();
-        assert_eq!(rotated.open_token(&t, "login-tx").unwrap().as_slice(), b"{\"a\":1}");
+        assert_eq!(
+            rotated.open_token(&t, "login-tx").unwrap().as_slice(),
+            b"{\"a\":1}"
+        );
         // A keyed hash depends on key, purpose and data.
         let id = ring.active_id().to_string();
         let m = ring.mac(&id, "recovery", b"abc").unwrap();
         assert_eq!(m, rotated.mac(&id, "recovery", b"abc").unwrap());
         assert_ne!(m, ring.mac(&id, "recovery", b"abd").unwrap());
         assert_ne!(m, ring.mac(&id, "other", b"abc").unwrap());
-        assert_ne!(m, rotated.mac(rotated.active_id(), "recovery", b"abc").unwrap());
+        assert_ne!(
+            m,
+            rotated
+                .mac(rotated.active_id(), "recovery", b"abc")
+                .unwrap()
+        );
     }
 
     #[test]

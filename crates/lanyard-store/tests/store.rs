@@ -597,10 +597,22 @@ async fn recovery_codes_are_kept_as_keyed_hashes_and_spent_once(store: &Store) {
     let dump = format!("{:?}", store.snapshot().await.unwrap());
     use sha2::Digest;
     let plain = lanyard_core::random::hex(&sha2::Sha256::digest(b"k3f9q2m7xd"));
-    assert!(!dump.contains("k3f9q2m7xd") && !dump.contains(&plain), "{dump}");
+    assert!(
+        !dump.contains("k3f9q2m7xd") && !dump.contains(&plain),
+        "{dump}"
+    );
     assert!(dump.contains("r1:"), "{dump}");
-    assert!(store.use_recovery_code(&AuditActor::System, u.id, "k3f9q2m7xd").await.unwrap());
-    assert!(!store.use_recovery_code(&AuditActor::System, u.id, "k3f9q2m7xd").await.unwrap());
-    assert!(!store.use_recovery_code(&AuditActor::System, u.id, "zzzzzzzzzz").await.unwrap());
+    assert!(store
+        .use_recovery_code(&AuditActor::System, u.id, "k3f9q2m7xd")
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code(&AuditActor::System, u.id, "k3f9q2m7xd")
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code(&AuditActor::System, u.id, "zzzzzzzzzz")
+        .await
+        .unwrap());
     assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 1);
 }

@@ -304,7 +304,13 @@ async fn totp_confirm(
     }
 }
 
-async fn recovery_page(app: &App, user: &User, codes: Vec<String>, next: &str, rid: &str) -> Response {
+async fn recovery_page(
+    app: &App,
+    user: &User,
+    codes: Vec<String>,
+    next: &str,
+    rid: &str,
+) -> Response {
     let page = page_for(app, Some(user.tenant_id), "Recovery codes", rid).await;
     let nonce = page.nonce.clone();
     pages::render(

@@ -176,12 +176,7 @@ pub(crate) async fn usable_session(
 }
 
 /// Sends the browser to the sign-in form of a new transaction (sealed: nothing is stored).
-pub(crate) async fn to_sign_in_form(
-    app: &App,
-    jar: CookieJar,
-    t: &LoginTx,
-    rid: &str,
-) -> Response {
+pub(crate) async fn to_sign_in_form(app: &App, jar: CookieJar, t: &LoginTx, rid: &str) -> Response {
     match tx::seal(app, t) {
         Ok(sealed) => (jar, Redirect::to(&login_url(&sealed))).into_response(),
         Err(tx::SealError::TooLarge) => pages::message(
@@ -270,8 +265,7 @@ async fn authorize(
                 };
             }
             Ok(super::mfa::SessionStep::StepUp(pending)) if !req.prompt.none => {
-                let (jar, mut t) =
-                    tx::start(&app, jar, req, client.name.clone(), client.tenant_id);
+                let (jar, mut t) = tx::start(&app, jar, req, client.name.clone(), client.tenant_id);
                 t.pending = Some(pending);
                 return to_step(&app, jar, &t, &rid).await;
             }
@@ -407,7 +401,14 @@ pub(crate) async fn login_submit(
             super::mfa::after_first_factor(&app, jar, t, &user, vec!["pwd".into()], &rid).await
         }
         Ok(Outcome::Wrong) => {
-            login_form(&app, &f.tx, &t, shown(StatusCode::UNAUTHORIZED, WRONG), &rid).await
+            login_form(
+                &app,
+                &f.tx,
+                &t,
+                shown(StatusCode::UNAUTHORIZED, WRONG),
+                &rid,
+            )
+            .await
         }
         Ok(Outcome::Locked) => {
             login_form(
@@ -470,7 +471,11 @@ enum SignInError {
 }
 
 /// The throttling subject for a typed login: the person it names, or the text itself.
-pub(crate) fn subject_of(user: Option<&lanyard_core::User>, tenant: TenantId, login: &str) -> Subject {
+pub(crate) fn subject_of(
+    user: Option<&lanyard_core::User>,
+    tenant: TenantId,
+    login: &str,
+) -> Subject {
     match user {
         Some(u) => Subject::Person(u.id),
         None => Subject::Unknown {

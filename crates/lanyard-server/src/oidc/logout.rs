@@ -88,7 +88,10 @@ async fn handle(
     // A hint for another session than this browser's proves nothing about this browser.
     let hint_matches = plan.confirmed
         && (plan.sid.is_none() || plan.sid.as_deref() == session.as_ref().map(|s| s.sid.as_str()));
-    if let Some(s) = session.as_ref().filter(|_| !hint_matches && !confirmed_by_form) {
+    if let Some(s) = session
+        .as_ref()
+        .filter(|_| !hint_matches && !confirmed_by_form)
+    {
         let csrf = crate::csrf::token(&s.handle, LOGOUT_FORM);
         let page = page_for(&app, Some(s.tenant_id), "Sign out", &rid).await;
         let nonce = page.nonce.clone();

@@ -301,7 +301,10 @@ pub(crate) async fn answer_url(
         return Ok((jar, crate::saml::continue_url(&t.id)));
     }
     tx::discard(app, t).await?;
-    Ok((jar, authorize::issue_code(&app.provider, &t.req, &sso).await?))
+    Ok((
+        jar,
+        authorize::issue_code(&app.provider, &t.req, &sso).await?,
+    ))
 }
 
 pub(crate) fn with_factor(prior: &[String], f: Factor) -> Vec<String> {
@@ -445,7 +448,13 @@ pub(crate) async fn mfa_post(
             let Some((secret, last)) = app.store.totp(p.user_id).await? else {
                 return Ok(None);
             };
-            let policy = app.directory.tenant(t.tenant_id).await?.tenant().mfa.clone();
+            let policy = app
+                .directory
+                .tenant(t.tenant_id)
+                .await?
+                .tenant()
+                .mfa
+                .clone();
             let now = u64::try_from(app.provider.now()).unwrap_or(0);
             let last = last.and_then(|l| u64::try_from(l).ok());
             return Ok(match totp::check(&policy, &secret, code, now, last) {
@@ -571,7 +580,12 @@ pub(crate) async fn enrol_page(
 const ENROL_REASON: &str =
     "Your organisation asks for a second step when you sign in. It takes a minute.";
 
-fn sign_in_enrol<'a>(t: &'a LoginTx, p: &'a Pending, secret: &'a str, csrf: &'a str) -> EnrolView<'a> {
+fn sign_in_enrol<'a>(
+    t: &'a LoginTx,
+    p: &'a Pending,
+    secret: &'a str,
+    csrf: &'a str,
+) -> EnrolView<'a> {
     EnrolView {
         tenant: Some(t.tenant_id),
         account: &p.login,

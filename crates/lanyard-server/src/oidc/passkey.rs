@@ -89,12 +89,16 @@ pub(crate) async fn passkey_options(
     let rid = request_id(&headers);
     match b.mode.as_str() {
         "second" => {
-            let mut t = match json_tx(&app, &jar, &b.tx, &b.csrf, purpose(Stage::Second), &rid).await {
-                Ok(t) => t,
-                Err(r) => return r,
-            };
+            let mut t =
+                match json_tx(&app, &jar, &b.tx, &b.csrf, purpose(Stage::Second), &rid).await {
+                    Ok(t) => t,
+                    Err(r) => return r,
+                };
             let Some(mut p) = t.pending.clone().filter(|p| p.stage == Stage::Second) else {
-                return json_error(StatusCode::BAD_REQUEST, "No passkey sign-in is possible here.");
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "No passkey sign-in is possible here.",
+                );
             };
             let keys = match factors(&app, p.user_id).await {
                 Ok(f) => f.passkeys,
@@ -141,7 +145,10 @@ pub(crate) async fn passkey_options(
                 Err(e) => unavailable(&rid, "could not seal a passkey challenge", e),
             }
         }
-        _ => json_error(StatusCode::BAD_REQUEST, "No passkey sign-in is possible here."),
+        _ => json_error(
+            StatusCode::BAD_REQUEST,
+            "No passkey sign-in is possible here.",
+        ),
     }
 }
 
@@ -193,10 +200,16 @@ pub(crate) async fn passkey_finish(
                 };
             // Ceremony state is single-use: it leaves the transaction before it is checked.
             let Some(mut p) = t.pending.clone().filter(|p| p.stage == Stage::Second) else {
-                return json_error(StatusCode::BAD_REQUEST, "Please start the passkey sign-in again.");
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "Please start the passkey sign-in again.",
+                );
             };
             let Some(state) = p.passkey_state.take() else {
-                return json_error(StatusCode::BAD_REQUEST, "Please start the passkey sign-in again.");
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    "Please start the passkey sign-in again.",
+                );
             };
             t.pending = Some(p.clone());
             if let Err(e) = tx::save(&app, &t).await {
@@ -209,7 +222,9 @@ pub(crate) async fn passkey_finish(
                 Ok(f) => f.passkeys,
                 Err(e) => return unavailable(&rid, "passkeys unavailable", e),
             };
-            let verified = app.passkeys.finish_authentication(&b.credential, &state, &keys);
+            let verified = app
+                .passkeys
+                .finish_authentication(&b.credential, &state, &keys);
             (
                 t,
                 Attempt {
@@ -252,7 +267,11 @@ pub(crate) async fn passkey_finish(
                 }
             }
             let data = updated.and_then(|p| serde_json::to_string(&p).ok());
-            if let Err(e) = app.store.touch_passkey(&credential_id, data.as_deref()).await {
+            if let Err(e) = app
+                .store
+                .touch_passkey(&credential_id, data.as_deref())
+                .await
+            {
                 throttle::abandoned(kv, &subject).await;
                 return unavailable(&rid, "could not record a passkey use", e);
             }
@@ -289,7 +308,10 @@ pub(crate) async fn passkey_finish(
     } else if locked {
         json_error(StatusCode::TOO_MANY_REQUESTS, LOCKED)
     } else {
-        json_error(StatusCode::BAD_REQUEST, "The passkey could not be verified.")
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "The passkey could not be verified.",
+        )
     }
 }
 
@@ -302,14 +324,21 @@ async fn passwordless(
     credential: &Value,
     rid: &str,
 ) -> Result<Attempt, Response> {
-    let again = || json_error(StatusCode::BAD_REQUEST, "Please start the passkey sign-in again.");
+    let again = || {
+        json_error(
+            StatusCode::BAD_REQUEST,
+            "Please start the passkey sign-in again.",
+        )
+    };
     let challenge = app
         .store
         .keyring()
         .open_token(sealed, SEALED)
         .ok()
         .and_then(|j| serde_json::from_slice::<Challenge>(&j).ok())
-        .filter(|c| c.tx == t.id && (0..CHALLENGE_SECS).contains(&(app.provider.now() - c.issued_at)))
+        .filter(|c| {
+            c.tx == t.id && (0..CHALLENGE_SECS).contains(&(app.provider.now() - c.issued_at))
+        })
         .ok_or_else(again)?;
     let unknown = || json_error(StatusCode::BAD_REQUEST, "This passkey is not known here.");
     let uuid = app.passkeys.identify(credential).map_err(|_| unknown())?;

@@ -357,3 +357,11 @@ pub async fn full_sign_in(l: &Lanyard, login: &str) -> serde_json::Value {
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
+
+/// The demo TOTP person's (mfa@demo.test) current code.
+pub fn demo_totp_code() -> String {
+    let now = u64::try_from(lanyard_core::Clock::now(&lanyard_core::SystemClock).unix_timestamp())
+        .unwrap();
+    let policy = lanyard_core::tenant::MfaPolicy::default();
+    lanyard_mfa::totp::code_at(&policy, "JBSWY3DPEHPK3PXP", now).unwrap()
+}

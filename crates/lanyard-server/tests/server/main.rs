@@ -1,9 +1,12 @@
 //! The server's integration tests: the real `lanyard` binary driven over HTTP and the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod attacks;
 mod cli;
 mod common;
+mod http_errors;
 mod mfa;
 mod oidc;
 mod saml;
 mod scale;
+mod throttling;
