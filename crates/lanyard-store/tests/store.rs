@@ -616,3 +616,41 @@ async fn recovery_codes_are_kept_as_keyed_hashes_and_spent_once(store: &Store) {
         .unwrap());
     assert_eq!(store.recovery_codes_left(u.id).await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn recovery_codes_stored_before_keyed_hashes_still_verify() {
+    let db = sqlite().await;
+    let store = &db.store;
+    let t = applied(store).await;
+    let u = store
+        .user_by_login(t.id, "learner@demo.test")
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .set_recovery_codes(&AuditActor::System, u.id, &["k3f9q2m7xd".to_string()])
+        .await
+        .unwrap();
+    // Rewrite the row as the previous release stored it: the plain SHA-256 of the code.
+    use sha2::Digest;
+    use sqlx::Connection;
+    let plain = lanyard_core::random::hex(&sha2::Sha256::digest(b"oldcode123"));
+    let url = format!(
+        "sqlite://{}",
+        db._dir.as_ref().unwrap().path().join("t.db").display()
+    );
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE recovery_codes SET code_hash = $1")
+        .bind(&plain)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(store
+        .use_recovery_code(&AuditActor::System, u.id, "oldcode123")
+        .await
+        .unwrap());
+    assert!(!store
+        .use_recovery_code(&AuditActor::System, u.id, "oldcode123")
+        .await
+        .unwrap());
+}
