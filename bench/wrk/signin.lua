@@ -18,7 +18,7 @@ function request()
   if step == 1 then
     return wrk.format("GET", authorize)
   elseif step == 2 then
-    return wrk.format("GET", "/login?tx=" .. tx)
+    return wrk.format("GET", "/login?tx=" .. tx, { ["Cookie"] = cookie })
   elseif step == 3 then
     return wrk.format("POST", "/login", { ["Content-Type"] = form, ["Cookie"] = cookie },
       "tx=" .. tx .. "&csrf=" .. csrf .. "&login=bench-learner-" .. ((id - 1) % 16 + 1) .. "%40demo.test&password=Lanyard-demo-pass-2026")
@@ -30,11 +30,13 @@ end
 function response(status, headers, body)
   local ok = false
   if step == 1 and status == 303 then
-    tx = (header(headers, "location") or ""):match("tx=([^&]+)"); ok = tx ~= nil
+    -- The sign-in cookie binds the (sealed) transaction to this "browser".
+    tx = (header(headers, "location") or ""):match("tx=([^&]+)")
+    cookie = (header(headers, "set-cookie") or ""):match("(lanyard_signin=[^;]+)")
+    ok = tx ~= nil and cookie ~= nil
   elseif step == 2 and status == 200 then
     csrf = body:match('name="csrf" value="([^"]+)"')
-    cookie = (header(headers, "set-cookie") or ""):match("(lanyard_csrf=[^;]+)")
-    ok = csrf ~= nil and cookie ~= nil
+    ok = csrf ~= nil
   elseif step == 3 and status == 303 then
     code = (header(headers, "location") or ""):match("code=([^&]+)"); ok = code ~= nil
   elseif step == 4 and status == 200 then
