@@ -126,8 +126,8 @@ impl App {
         let keys = crate::keys::load_or_bootstrap(&store).await?;
         let mut settings = ProviderSettings::new(config.server.issuer.clone());
         settings.code_ttl_secs = config.oidc.code_ttl_secs;
-        settings.sso_ttl_secs = config.oidc.sso_ttl_secs;
-        settings.login_ttl_secs = config.oidc.login_ttl_secs;
+        settings.sso_ttl_secs = config.signin.sso_ttl_secs;
+        settings.login_ttl_secs = config.signin.page_ttl_secs;
         let directory = Arc::new(crate::directory::StoreDirectory::new(store.clone()));
         let provider = Arc::new(Provider::new(
             settings,

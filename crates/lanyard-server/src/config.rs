@@ -26,10 +26,35 @@ pub struct Config {
     pub log: LogConfig,
     /// OpenID Connect provider.
     pub oidc: OidcConfig,
+    /// Sign-in lifetimes, whatever protocol asked.
+    pub signin: SigninConfig,
     /// Sign-in throttling.
     pub login: LoginConfig,
     /// Passkeys and security keys.
     pub webauthn: WebauthnConfig,
+    /// What loading noticed but accepted (renamed keys); logged at start, printed by
+    /// `check-config`.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// `[signin]`: the lifetimes of the sign-in, whatever protocol asked for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigninConfig {
+    /// Single sign-on session lifetime.
+    pub sso_ttl_secs: i64,
+    /// How long a sign-in page (and a step of it) stays usable.
+    pub page_ttl_secs: i64,
+}
+
+impl Default for SigninConfig {
+    fn default() -> Self {
+        Self {
+            sso_ttl_secs: 10 * 3600,
+            page_ttl_secs: 900,
+        }
+    }
 }
 
 /// `[webauthn]`
@@ -100,12 +125,14 @@ pub struct OidcConfig {
     pub key_publish_secs: i64,
     /// How often each process re-reads the signing keys (to see rotations).
     pub key_reload_secs: u64,
-    /// SSO session lifetime.
-    pub sso_ttl_secs: i64,
+    /// Renamed `signin.sso_ttl_secs`; accepted (with a warning) for one release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sso_ttl_secs: Option<i64>,
     /// Authorization code lifetime.
     pub code_ttl_secs: i64,
-    /// How long a sign-in page stays usable.
-    pub login_ttl_secs: i64,
+    /// Renamed `signin.page_ttl_secs`; accepted (with a warning) for one release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_ttl_secs: Option<i64>,
 }
 
 impl Default for OidcConfig {
@@ -113,9 +140,9 @@ impl Default for OidcConfig {
         Self {
             key_publish_secs: 3600,
             key_reload_secs: 30,
-            sso_ttl_secs: 10 * 3600,
+            sso_ttl_secs: None,
             code_ttl_secs: 60,
-            login_ttl_secs: 900,
+            login_ttl_secs: None,
         }
     }
 }
@@ -419,12 +446,53 @@ impl Config {
             Ok(c) => c,
             Err(first) => return Err(extraction_problems(&fig, first)),
         };
-        let problems = cfg.validate();
+        let mut cfg = cfg;
+        let mut problems = cfg.fold_renamed();
+        problems.extend(cfg.validate());
         if problems.is_empty() {
             Ok(cfg)
         } else {
             Err(problems)
         }
+    }
+
+    /// Moves the values of renamed keys to their new place, with a warning each; a key set
+    /// under both names to different values is a problem (neither may silently win).
+    fn fold_renamed(&mut self) -> Vec<ConfigProblem> {
+        let defaults = SigninConfig::default();
+        let mut problems = Vec::new();
+        for (old, new, old_value, value, default) in [
+            (
+                "oidc.sso_ttl_secs",
+                "signin.sso_ttl_secs",
+                self.oidc.sso_ttl_secs.take(),
+                &mut self.signin.sso_ttl_secs,
+                defaults.sso_ttl_secs,
+            ),
+            (
+                "oidc.login_ttl_secs",
+                "signin.page_ttl_secs",
+                self.oidc.login_ttl_secs.take(),
+                &mut self.signin.page_ttl_secs,
+                defaults.page_ttl_secs,
+            ),
+        ] {
+            let Some(v) = old_value else { continue };
+            if *value != default && *value != v {
+                problems.push(ConfigProblem {
+                    key: old.into(),
+                    message: format!(
+                        "was renamed {new}, which is set too, to another value; keep only {new}"
+                    ),
+                });
+                continue;
+            }
+            *value = v;
+            self.warnings.push(format!(
+                "{old} was renamed {new}; the old name is accepted for this release only"
+            ));
+        }
+        problems
     }
 
     /// Checks the values as a whole.
@@ -486,8 +554,8 @@ impl Config {
         if self.oidc.key_reload_secs == 0 {
             bad("oidc.key_reload_secs", "must be at least 1".into());
         }
-        if !(60..=30 * 86_400).contains(&self.oidc.sso_ttl_secs) {
-            bad("oidc.sso_ttl_secs", "must be 60 to 2592000".into());
+        if !(60..=30 * 86_400).contains(&self.signin.sso_ttl_secs) {
+            bad("signin.sso_ttl_secs", "must be 60 to 2592000".into());
         }
         if !(10..=600).contains(&self.oidc.code_ttl_secs) {
             bad(
@@ -495,8 +563,8 @@ impl Config {
                 "must be 10 to 600 (codes are short-lived)".into(),
             );
         }
-        if !(60..=86_400).contains(&self.oidc.login_ttl_secs) {
-            bad("oidc.login_ttl_secs", "must be 60 to 86400".into());
+        if !(60..=86_400).contains(&self.signin.page_ttl_secs) {
+            bad("signin.page_ttl_secs", "must be 60 to 86400".into());
         }
         if self.passwords.hashing_threads > 256 {
             bad(
@@ -659,5 +727,31 @@ mod tests {
             "{text:?}"
         );
         assert!(text.iter().any(|t| t.starts_with("log.format")), "{text:?}");
+    }
+
+    #[test]
+    fn renamed_lifetimes_are_accepted_with_a_warning_and_never_fight_the_new_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[oidc]\nsso_ttl_secs = 7200\nlogin_ttl_secs = 600\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!((c.signin.sso_ttl_secs, c.signin.page_ttl_secs), (7200, 600));
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("signin.sso_ttl_secs"));
+        std::fs::write(&path, "[signin]\nsso_ttl_secs = 3600\n").unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.signin.sso_ttl_secs, 3600);
+        assert!(c.warnings.is_empty());
+        std::fs::write(
+            &path,
+            "[oidc]\nsso_ttl_secs = 7200\n[signin]\nsso_ttl_secs = 3600\n",
+        )
+        .unwrap();
+        let keys: Vec<_> = Config::load(Some(&path))
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(keys, ["oidc.sso_ttl_secs"]);
     }
 }

@@ -82,7 +82,7 @@ pub(crate) fn sso_secret(app: &App, jar: &CookieJar) -> Option<String> {
 
 /// Sets the SSO cookie to `secret`.
 pub(crate) fn with_sso(app: &App, jar: CookieJar, secret: String) -> CookieJar {
-    let ttl = app.config.oidc.sso_ttl_secs;
+    let ttl = app.config.signin.sso_ttl_secs;
     jar.add(build(app, sso_name(app), secret, Some(ttl)))
 }
 

@@ -37,6 +37,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/webauthn.js", get(crate::pages::script))
         .route("/static/autopost.js", get(crate::pages::autopost_script))
         .merge(crate::oidc::router())
+        .merge(crate::web::router())
         .merge(crate::saml::router())
         .fallback(not_found)
         .with_state(app.clone())

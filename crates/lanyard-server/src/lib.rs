@@ -19,5 +19,6 @@ pub mod oidc;
 pub mod pages;
 pub mod realm;
 pub mod saml;
+pub(crate) mod signin;
 pub mod throttle;
-pub(crate) mod tx;
+pub mod web;

@@ -37,8 +37,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if !matches!(cli.command, Command::CheckConfig) {
+    if matches!(cli.command, Command::CheckConfig) {
+        for w in &config.warnings {
+            eprintln!("config warning: {w}");
+        }
+    } else {
         init_logging(&config);
+        for w in &config.warnings {
+            tracing::warn!("config: {w}");
+        }
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

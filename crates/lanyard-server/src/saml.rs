@@ -5,13 +5,12 @@
 use crate::app::App;
 use crate::cookies;
 use crate::extract::PageQuery;
-use crate::oidc::login::{
-    own_tx, page_for, random, request_id, to_sign_in_form, to_step, unavailable_page,
-    usable_session, TxQuery,
-};
-use crate::oidc::mfa::{session_step, SessionStep};
 use crate::pages;
-use crate::tx;
+use crate::signin::flow::{self, Moved};
+use crate::signin::journey::{self, Origin, Stage, Wants};
+use crate::web::{
+    expired, own_journey, page_for, request_id, trouble_page, unavailable_page, TxQuery,
+};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -22,7 +21,6 @@ use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use lanyard_core::saml::BINDING_POST;
 use lanyard_core::{NameIdFormat, SamlSpSpec, TenantId};
-use lanyard_idp::authorize::{AuthRequest, Prompt};
 use lanyard_idp::saml::message::{self, Incoming};
 use lanyard_idp::saml::response::{self, AssertionParts, NameId};
 use lanyard_idp::saml::{self as idp_saml, Reply, SamlAuthn, SamlError, SamlParticipant};
@@ -41,11 +39,6 @@ pub fn router() -> Router<Arc<App>> {
         .route("/saml/continue", get(continue_get))
         .route("/saml/slo", get(slo_redirect).post(slo_post))
         .route("/saml/slo/next", get(slo_next))
-}
-
-/// Where a finished sign-in goes to be answered.
-pub(crate) fn continue_url(tx_id: &str) -> String {
-    format!("/saml/continue?tx={tx_id}")
 }
 
 fn issuer(app: &App) -> &str {
@@ -197,7 +190,7 @@ async fn sso(
             )
             .await;
         }
-        Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
+        Err(e) => return trouble_page(&app, Some(sp.tenant_id), e.into(), &rid).await,
     }
     start(&app, jar, &sp, authn, &rid).await
 }
@@ -262,7 +255,10 @@ async fn send_failure(
             )
             .await
         }
-        _ => unavailable_page(app, None, rid).await,
+        Err(e) => {
+            tracing::error!(request_id = %rid, error = %e, "could not sign a SAML failure status");
+            unavailable_page(app, None, rid).await
+        }
     }
 }
 
@@ -290,26 +286,19 @@ async fn post_to_sp(
     )
 }
 
-/// The wishes of a SAML request in the shape the sign-in pages read.
-fn as_auth_request(authn: &SamlAuthn) -> AuthRequest {
-    AuthRequest {
-        client_id: authn.reply.sp.clone(),
-        redirect_uri: authn.reply.acs_url.clone(),
-        scope: Default::default(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        prompt: Prompt {
-            none: authn.is_passive,
-            login: authn.force_authn,
-        },
+/// What a SAML request asks of the sign-in.
+fn wants(authn: &SamlAuthn, app_requires_mfa: bool) -> Wants {
+    Wants {
+        force: authn.force_authn,
+        passive: authn.is_passive,
         max_age: None,
-        login_hint: None,
         acr_values: if authn.want_mfa {
             vec![lanyard_mfa::ACR_MFA.to_string()]
         } else {
             Vec::new()
         },
+        login_hint: None,
+        app_requires_mfa,
     }
 }
 
@@ -322,39 +311,26 @@ async fn start(
     rid: &str,
 ) -> Response {
     let tenant = sp.tenant_id;
-    let req = as_auth_request(&authn);
-    let session = match usable_session(app, &jar, tenant).await {
-        Ok(s) => s,
-        Err(_) => return unavailable_page(app, Some(tenant), rid).await,
-    };
-    let mut pending = None;
-    if let Some(sso) = session {
-        match session_step(app, &req, sp.require_mfa, &sso).await {
-            Ok(SessionStep::Answer) => return answer(app, sp, &authn, sso, rid).await,
-            Ok(SessionStep::StepUp(p)) if !authn.is_passive => pending = Some(p),
-            Ok(SessionStep::StepUp(_)) | Ok(SessionStep::SignIn) => {}
-            Err(_) => return unavailable_page(app, Some(tenant), rid).await,
+    let w = wants(&authn, sp.require_mfa);
+    let origin = Origin::Saml(authn.clone());
+    match flow::start(app, jar, tenant, sp.name.clone(), origin, w).await {
+        Ok(Moved::Session(sso)) => answer(app, sp, &authn, sso, rid).await,
+        Ok(Moved::Answer(jar, url)) | Ok(Moved::Page(jar, url)) => {
+            (jar, Redirect::to(&url)).into_response()
         }
-    }
-    if authn.is_passive {
-        return send_failure(
-            app,
-            rid,
-            &authn.reply,
-            idp_saml::STATUS_RESPONDER,
-            idp_saml::STATUS_NO_PASSIVE,
-            "The person is not signed in.",
-        )
-        .await;
-    }
-    let (jar, mut t) = tx::start(app, jar, req, sp.name.clone(), tenant);
-    t.saml = Some(authn);
-    match pending {
-        Some(p) => {
-            t.pending = Some(p);
-            to_step(app, jar, &t, rid).await
+        // Either refusal is "no passive sign-in possible" in SAML's terms.
+        Ok(Moved::Refused(_)) => {
+            send_failure(
+                app,
+                rid,
+                &authn.reply,
+                idp_saml::STATUS_RESPONDER,
+                idp_saml::STATUS_NO_PASSIVE,
+                "The person is not signed in.",
+            )
+            .await
         }
-        None => to_sign_in_form(app, jar, &t, rid).await,
+        Err(t) => trouble_page(app, Some(tenant), t, rid).await,
     }
 }
 
@@ -387,7 +363,7 @@ async fn idp_initiated(
             )
             .await
         }
-        Err(_) => return unavailable_page(&app, None, &rid).await,
+        Err(e) => return trouble_page(&app, None, e.into(), &rid).await,
     };
     // Any page can link a browser here; only an SP registered for unsolicited assertions gets
     // one (it then trusts RelayState only as far as it chooses).
@@ -441,7 +417,8 @@ async fn idp_initiated(
     start(&app, jar, &sp, authn, &rid).await
 }
 
-/// After the sign-in pages: answer the SP from the session they made.
+/// After the sign-in pages: answer the SP from the session they made. The journey must be
+/// this browser's, signed in, and is used once; one still waiting at a step goes back to it.
 async fn continue_get(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -449,54 +426,50 @@ async fn continue_get(
     PageQuery(q): PageQuery<TxQuery>,
 ) -> Response {
     let rid = request_id(&headers);
-    // The transaction must be this browser's, and is used once.
-    if tx::is_sealed(&q.tx) {
-        return crate::oidc::login::expired(&app, &rid).await;
+    if journey::is_sealed(&q.tx) {
+        return expired(&app, &rid).await;
     }
-    if let Err(r) = own_tx(&app, &jar, &q.tx, &rid).await {
-        return r;
+    let j = match own_journey(&app, &jar, &q.tx, &rid).await {
+        Ok(j) => j,
+        Err(r) => return r,
+    };
+    let tenant = j.tenant_id;
+    let user_id = match j.stage {
+        Stage::SignedIn { user_id } => user_id,
+        // A step left waiting is not skipped by a session made elsewhere meanwhile.
+        _ => return Redirect::to(&j.url("")).into_response(),
+    };
+    let taken = async {
+        let Some(j) = journey::take(&app, &j.id).await? else {
+            return Ok(None);
+        };
+        let Origin::Saml(authn) = j.origin else {
+            return Ok(None);
+        };
+        // The session must come from the sign-in this journey made.
+        let sso = flow::usable_session(&app, &jar, tenant)
+            .await?
+            .filter(|s| s.user_id == user_id && s.auth_time >= j.created_at);
+        Ok::<_, flow::Trouble>(sso.map(|s| (authn, s)))
     }
-    let tx = match tx::take(&app, &q.tx).await {
-        Ok(Some(tx)) => tx,
-        Ok(None) => return crate::oidc::login::expired(&app, &rid).await,
-        Err(_) => return unavailable_page(&app, None, &rid).await,
+    .await;
+    let (authn, sso) = match taken {
+        Ok(Some(x)) => x,
+        Ok(None) => return expired(&app, &rid).await,
+        Err(t) => return trouble_page(&app, Some(tenant), t, &rid).await,
     };
-    let Some(authn) = tx.saml else {
-        return crate::oidc::login::expired(&app, &rid).await;
-    };
-    let session = match usable_session(&app, &jar, tx.tenant_id).await {
-        Ok(s) => s,
-        Err(_) => return unavailable_page(&app, Some(tx.tenant_id), &rid).await,
-    };
-    // The session must come from a sign-in made after this request (which is what the
-    // sign-in pages just did); anything else is a link followed out of order.
-    let Some(sso) = session.filter(|s| s.auth_time >= authn.received_at) else {
-        return crate::oidc::login::expired(&app, &rid).await;
-    };
-    let sp = match app.store.saml_sp(&authn.reply.sp).await {
-        Ok(Some(sp)) => sp,
+    match app.store.saml_sp(&authn.reply.sp).await {
+        Ok(Some(sp)) => answer(&app, &sp, &authn, sso, &rid).await,
         Ok(None) => {
-            return refused(
+            refused(
                 &app,
-                Some(tx.tenant_id),
+                Some(tenant),
                 &rid,
                 "The application is no longer registered.",
             )
             .await
         }
-        Err(_) => return unavailable_page(&app, Some(tx.tenant_id), &rid).await,
-    };
-    // The session must also be strong enough: a transaction left at its second factor must
-    // not be finished by a password-only session made elsewhere in the meantime. The session
-    // is fresh (made after the request), so ForceAuthn has been honoured already.
-    let authn = SamlAuthn {
-        force_authn: false,
-        ..authn
-    };
-    match session_step(&app, &as_auth_request(&authn), sp.require_mfa, &sso).await {
-        Ok(SessionStep::Answer) => answer(&app, &sp, &authn, sso, &rid).await,
-        Ok(_) => start(&app, jar, &sp, authn, &rid).await,
-        Err(_) => unavailable_page(&app, Some(tx.tenant_id), &rid).await,
+        Err(e) => trouble_page(&app, Some(tenant), e.into(), &rid).await,
     }
 }
 
@@ -557,7 +530,7 @@ async fn answer(
             )
             .await
         }
-        Err(_) => return unavailable_page(app, Some(sp.tenant_id), rid).await,
+        Err(e) => return trouble_page(app, Some(sp.tenant_id), e.into(), rid).await,
     };
     let existing = sso.saml.iter().find(|p| p.sp == sp.entity_id).cloned();
     let name_id = match name_id_for(app, sp, authn.name_id_format, &person, existing.as_ref()).await
@@ -574,7 +547,7 @@ async fn answer(
             )
             .await
         }
-        Err(_) => return unavailable_page(app, Some(sp.tenant_id), rid).await,
+        Err(e) => return trouble_page(app, Some(sp.tenant_id), e.into(), rid).await,
     };
     let session_index = existing
         .filter(|p| p.name_id == name_id.value)
@@ -598,8 +571,8 @@ async fn answer(
         .await
     {
         Ok(Some(s)) => s,
-        Ok(None) => return crate::oidc::login::expired(app, rid).await,
-        Err(_) => return unavailable_page(app, Some(sp.tenant_id), rid).await,
+        Ok(None) => return expired(app, rid).await,
+        Err(e) => return trouble_page(app, Some(sp.tenant_id), e.into(), rid).await,
     };
     let (sp2, reply) = (sp.clone(), authn.reply.clone());
     let mfa = sso.amr.iter().any(|a| a == "mfa");
@@ -685,7 +658,7 @@ pub(crate) async fn start_logout(
         initiator: None,
         then,
     };
-    let id = random();
+    let id = lanyard_core::random::token(32);
     app.sessions
         .put_json(&format!("slo:{id}"), &plan, SLO_TTL)
         .await?;
@@ -771,12 +744,12 @@ async fn slo_request(
             )
             .await
         }
-        Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
+        Err(e) => return trouble_page(&app, Some(sp.tenant_id), e.into(), &rid).await,
     }
     let session = match cookies::sso_secret(&app, &jar) {
         Some(secret) => match app.sessions.sso_by_secret(&secret).await {
             Ok(x) => x,
-            Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
+            Err(e) => return trouble_page(&app, Some(sp.tenant_id), e.into(), &rid).await,
         },
         None => None,
     };
@@ -799,7 +772,7 @@ async fn slo_request(
                 tracing::info!(request_id = %rid, sp = %sp.entity_id, user = %ended.user_id, "signed out by SAML logout");
             }
             Ok(None) => {}
-            Err(_) => return unavailable_page(&app, Some(sp.tenant_id), &rid).await,
+            Err(e) => return trouble_page(&app, Some(sp.tenant_id), e.into(), &rid).await,
         }
         jar = jar.remove(cookies::removal(&app, cookies::sso_name(&app)));
     }
@@ -815,14 +788,13 @@ async fn slo_request(
         }),
         then: None,
     };
-    let id = random();
-    if app
+    let id = lanyard_core::random::token(32);
+    if let Err(e) = app
         .sessions
         .put_json(&format!("slo:{id}"), &plan, SLO_TTL)
         .await
-        .is_err()
     {
-        return unavailable_page(&app, Some(sp.tenant_id), &rid).await;
+        return trouble_page(&app, Some(sp.tenant_id), e.into(), &rid).await;
     }
     (jar, next_hop(&app, &id, plan, &rid).await).into_response()
 }
@@ -849,8 +821,8 @@ async fn slo_response(
     };
     let mut plan: SloPlan = match app.sessions.get_json(&format!("slo:{id}")).await {
         Ok(Some(p)) => p,
-        Ok(None) => return crate::oidc::login::expired(&app, &rid).await,
-        Err(_) => return unavailable_page(&app, None, &rid).await,
+        Ok(None) => return expired(&app, &rid).await,
+        Err(e) => return trouble_page(&app, None, e.into(), &rid).await,
     };
     let Some((sp_id, request_id)) = plan.awaiting.take() else {
         return refused(&app, plan.tenant, &rid, "No logout response was expected.").await;
@@ -883,7 +855,10 @@ async fn slo_response(
     match ok {
         Ok(true) => {}
         Ok(false) => plan.partial = true,
-        Err(SamlError::Internal(_)) => return unavailable_page(&app, plan.tenant, &rid).await,
+        Err(SamlError::Internal(detail)) => {
+            tracing::error!(request_id = %rid, %detail, "SAML logout response failed");
+            return unavailable_page(&app, plan.tenant, &rid).await;
+        }
         Err(e) => {
             tracing::warn!(request_id = %rid, sp = %sp_id, error = %e, "bad SAML logout response");
             plan.partial = true;
@@ -916,8 +891,8 @@ async fn slo_next(
             plan.partial = true;
             next_hop(&app, &q.id, plan, &rid).await
         }
-        Ok(None) => crate::oidc::login::expired(&app, &rid).await,
-        Err(_) => unavailable_page(&app, None, &rid).await,
+        Ok(None) => expired(&app, &rid).await,
+        Err(e) => trouble_page(&app, None, e.into(), &rid).await,
     }
 }
 
@@ -928,7 +903,7 @@ async fn next_hop(app: &App, id: &str, mut plan: SloPlan, rid: &str) -> Response
         let sp = match app.store.saml_sp(&p.sp).await {
             Ok(Some(sp)) => sp,
             Ok(None) => continue,
-            Err(_) => return unavailable_page(app, plan.tenant, rid).await,
+            Err(e) => return trouble_page(app, plan.tenant, e.into(), rid).await,
         };
         let Some(slo) = sp.slo.clone() else {
             plan.partial = true;
@@ -966,17 +941,16 @@ async fn next_hop(app: &App, id: &str, mut plan: SloPlan, rid: &str) -> Response
             Ok::<_, SamlError>((req_id, xml, target))
         })
         .await;
-        let Ok((req_id, xml, target)) = built else {
-            return unavailable_page(app, plan.tenant, rid).await;
+        let (req_id, xml, target) = match built {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::error!(request_id = %rid, error = %e, "could not build a SAML logout request");
+                return unavailable_page(app, plan.tenant, rid).await;
+            }
         };
         plan.awaiting = Some((sp.entity_id.clone(), req_id));
-        if app
-            .sessions
-            .put_json(&key_name, &plan, SLO_TTL)
-            .await
-            .is_err()
-        {
-            return unavailable_page(app, plan.tenant, rid).await;
+        if let Err(e) = app.sessions.put_json(&key_name, &plan, SLO_TTL).await {
+            return trouble_page(app, plan.tenant, e.into(), rid).await;
         }
         return match target {
             Some(url) => Redirect::to(&url).into_response(),
@@ -1003,7 +977,7 @@ async fn finish_logout(app: &App, plan: SloPlan, rid: &str) -> Response {
         let sp = match app.store.saml_sp(&init.sp).await {
             Ok(Some(sp)) => sp,
             Ok(None) => return signed_out(app, plan.tenant, rid).await,
-            Err(_) => return unavailable_page(app, plan.tenant, rid).await,
+            Err(e) => return trouble_page(app, plan.tenant, e.into(), rid).await,
         };
         let Some(slo) = sp.slo.clone() else {
             return signed_out(app, plan.tenant, rid).await;
@@ -1036,7 +1010,10 @@ async fn finish_logout(app: &App, plan: SloPlan, rid: &str) -> Response {
                 )
                 .await
             }
-            _ => unavailable_page(app, plan.tenant, rid).await,
+            Err(e) => {
+                tracing::error!(request_id = %rid, error = %e, "could not build a SAML logout response");
+                unavailable_page(app, plan.tenant, rid).await
+            }
         };
     }
     match plan.then {

@@ -1,10 +1,10 @@
 //! RP-initiated logout. With a valid `id_token_hint` the session ends at once; without one the
 //! person confirms on a page (a CSRF-protected form), so a stray link cannot sign him out.
 
-use super::login::{page_for, request_id, unavailable_page};
 use crate::app::App;
 use crate::cookies;
 use crate::pages::{self, LogoutPage};
+use crate::web::{page_for, request_id, trouble_page, unavailable_page};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -134,7 +134,7 @@ async fn handle(
         return match crate::saml::start_logout(&app, tenant, saml_participants, plan.redirect).await
         {
             Ok(next) => (jar, Redirect::to(&next)).into_response(),
-            Err(_) => unavailable_page(&app, tenant, &rid).await,
+            Err(e) => trouble_page(&app, tenant, e.into(), &rid).await,
         };
     }
     match plan.redirect {

@@ -1,11 +1,8 @@
 //! The OpenID Connect routes. Handlers parse, call `lanyard-idp`, and render; every protocol
 //! error becomes a response in [`oauth_error`].
 
-mod account;
-pub(crate) mod login;
+mod authorize;
 pub(crate) mod logout;
-pub(crate) mod mfa;
-mod passkey;
 
 use crate::app::App;
 use axum::body::Bytes;
@@ -27,15 +24,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/jwks", get(jwks))
         .route(
             "/authorize",
-            get(login::authorize_get).post(login::authorize_post),
+            get(authorize::authorize_get).post(authorize::authorize_post),
         )
-        .route("/login", get(login::login_page).post(login::login_submit))
-        .route("/login/mfa", get(mfa::mfa_get).post(mfa::mfa_post))
-        .route("/login/enrol", get(mfa::enrol_get).post(mfa::enrol_post))
-        .route("/login/continue", get(mfa::continue_get))
-        .route("/login/passkey/options", post(passkey::passkey_options))
-        .route("/login/passkey/finish", post(passkey::passkey_finish))
-        .merge(account::router())
         .route("/token", post(token))
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/introspect", post(introspect))

@@ -6,18 +6,19 @@
 //! bound to its transaction, for five minutes, and is spent (remembered as used) only when a
 //! real passkey has answered it, so anonymous visitors cost the server nothing.
 
-use super::login::{request_id, ClientAddr};
-use super::mfa::{answer_url, factors, purpose, with_factor, Stage, LOCKED};
+use super::mfa::{purpose, LOCKED};
+use super::{request_id, ClientAddr};
 use crate::app::App;
 use crate::extract::ApiJson;
+use crate::signin::flow::{self, factors, Method, Moved};
+use crate::signin::journey::{self, Journey, Person, Stage, Step};
 use crate::throttle::{self, Subject};
-use crate::tx::{self, LoginTx};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::CookieJar;
-use lanyard_core::{AuditActor, UserId};
+use lanyard_core::{AuditActor, User, UserId};
 use lanyard_mfa::passkeys::{PasskeyError, Verified};
 use lanyard_mfa::Factor;
 use serde::{Deserialize, Serialize};
@@ -50,9 +51,13 @@ async fn json_tx(
     csrf: &str,
     purpose: &str,
     rid: &str,
-) -> Result<LoginTx, Response> {
-    match tx::load(app, reference).await {
-        Ok(Some(t)) if tx::is_mine(app, jar, &t) && tx::form_token_ok(&t, purpose, csrf) => Ok(t),
+) -> Result<Journey, Response> {
+    match journey::load(app, reference).await {
+        Ok(Some(t))
+            if journey::is_mine(app, jar, &t) && journey::form_token_ok(&t, purpose, csrf) =>
+        {
+            Ok(t)
+        }
         Ok(Some(_)) => Err(json_error(
             StatusCode::FORBIDDEN,
             "This request could not be accepted.",
@@ -89,18 +94,30 @@ pub(crate) async fn passkey_options(
     let rid = request_id(&headers);
     match b.mode.as_str() {
         "second" => {
-            let mut t =
-                match json_tx(&app, &jar, &b.tx, &b.csrf, purpose(Stage::Second), &rid).await {
-                    Ok(t) => t,
-                    Err(r) => return r,
-                };
-            let Some(mut p) = t.pending.clone().filter(|p| p.stage == Stage::Second) else {
+            let mut t = match json_tx(
+                &app,
+                &jar,
+                &b.tx,
+                &b.csrf,
+                purpose(Step::SecondFactor),
+                &rid,
+            )
+            .await
+            {
+                Ok(t) => t,
+                Err(r) => return r,
+            };
+            let Stage::SecondFactor {
+                person,
+                passkey_state,
+            } = &mut t.stage
+            else {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "No passkey sign-in is possible here.",
                 );
             };
-            let keys = match factors(&app, p.user_id).await {
+            let keys = match factors(&app, person.user_id).await {
                 Ok(f) => f.passkeys,
                 Err(e) => return unavailable(&rid, "passkeys unavailable", e),
             };
@@ -108,9 +125,8 @@ pub(crate) async fn passkey_options(
                 Ok(x) => x,
                 Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             };
-            p.passkey_state = serde_json::to_value(&state).ok();
-            t.pending = Some(p);
-            match tx::save(&app, &t).await {
+            *passkey_state = serde_json::to_value(&state).ok();
+            match journey::save(&app, &t).await {
                 Ok(()) => Json(options).into_response(),
                 Err(e) => unavailable(&rid, "could not store a sign-in", e),
             }
@@ -162,10 +178,18 @@ pub(crate) struct PasskeyFinish {
     state: Option<String>,
 }
 
+/// Who a passkey answer claims to be.
+enum Claimant {
+    /// The journey's person, at his second factor.
+    Second(Person),
+    /// Whoever the passkey names, signing in without a password.
+    Passwordless(Box<User>),
+}
+
 /// Who answered and how, before the verdict.
 struct Attempt {
     user: UserId,
-    prior: Vec<String>,
+    claimant: Claimant,
     verified: Result<Verified, PasskeyError>,
     /// What marks a passwordless challenge as spent.
     spent: Option<String>,
@@ -193,32 +217,44 @@ pub(crate) async fn passkey_finish(
             }
         }
         None => {
-            let mut t =
-                match json_tx(&app, &jar, &b.tx, &b.csrf, purpose(Stage::Second), &rid).await {
-                    Ok(t) => t,
-                    Err(r) => return r,
-                };
-            // Ceremony state is single-use: it leaves the transaction before it is checked.
-            let Some(mut p) = t.pending.clone().filter(|p| p.stage == Stage::Second) else {
+            let mut t = match json_tx(
+                &app,
+                &jar,
+                &b.tx,
+                &b.csrf,
+                purpose(Step::SecondFactor),
+                &rid,
+            )
+            .await
+            {
+                Ok(t) => t,
+                Err(r) => return r,
+            };
+            // Ceremony state is single-use: it leaves the journey before it is checked.
+            let Stage::SecondFactor {
+                person,
+                passkey_state,
+            } = &mut t.stage
+            else {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "Please start the passkey sign-in again.",
                 );
             };
-            let Some(state) = p.passkey_state.take() else {
+            let person = person.clone();
+            let Some(state) = passkey_state.take() else {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "Please start the passkey sign-in again.",
                 );
             };
-            t.pending = Some(p.clone());
-            if let Err(e) = tx::save(&app, &t).await {
+            if let Err(e) = journey::save(&app, &t).await {
                 return unavailable(&rid, "could not store a sign-in", e);
             }
             let Ok(state) = serde_json::from_value::<PasskeyAuthentication>(state) else {
                 return json_error(StatusCode::BAD_REQUEST, "Please try again.");
             };
-            let keys = match factors(&app, p.user_id).await {
+            let keys = match factors(&app, person.user_id).await {
                 Ok(f) => f.passkeys,
                 Err(e) => return unavailable(&rid, "passkeys unavailable", e),
             };
@@ -228,8 +264,8 @@ pub(crate) async fn passkey_finish(
             (
                 t,
                 Attempt {
-                    user: p.user_id,
-                    prior: p.prior_amr,
+                    user: person.user_id,
+                    claimant: Claimant::Second(person),
                     verified,
                     spent: None,
                 },
@@ -275,9 +311,25 @@ pub(crate) async fn passkey_finish(
                 throttle::abandoned(kv, &subject).await;
                 return unavailable(&rid, "could not record a passkey use", e);
             }
-            let amr = with_factor(&attempt.prior, Factor::Passkey);
-            return match answer_url(&app, jar, &t, attempt.user, amr).await {
-                Ok((jar, url)) => (jar, Json(json!({ "redirect": url }))).into_response(),
+            let moved = match &attempt.claimant {
+                Claimant::Second(person) => {
+                    match flow::second_factor(&app, jar, t, person, Factor::Passkey).await {
+                        Ok((jar, t, sso)) => flow::answer(&app, jar, t, sso).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Claimant::Passwordless(user) => {
+                    flow::first_factor(&app, jar, t, user, Method::Passkey).await
+                }
+            };
+            return match moved {
+                Ok(Moved::Answer(jar, url)) | Ok(Moved::Page(jar, url)) => {
+                    (jar, Json(json!({ "redirect": url }))).into_response()
+                }
+                Ok(Moved::Session(_)) | Ok(Moved::Refused(_)) => json_error(
+                    StatusCode::BAD_REQUEST,
+                    "Please start the passkey sign-in again.",
+                ),
                 Err(e) => unavailable(&rid, "finishing a sign-in failed", e),
             };
         }
@@ -319,7 +371,7 @@ pub(crate) async fn passkey_finish(
 /// here too, its verdict counted by the caller.
 async fn passwordless(
     app: &App,
-    t: &LoginTx,
+    t: &Journey,
     sealed: &str,
     credential: &Value,
     rid: &str,
@@ -368,7 +420,7 @@ async fn passwordless(
         .finish_discoverable(credential, challenge.state, &keys);
     Ok(Attempt {
         user: user_id,
-        prior: Vec::new(),
+        claimant: Claimant::Passwordless(Box::new(user)),
         verified,
         spent: Some(format!(
             "login_pk_spent:{}",

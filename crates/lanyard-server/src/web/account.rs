@@ -4,8 +4,8 @@
 //! Every form carries a token bound to the SSO session and to that form (see [`crate::csrf`]):
 //! no other page, tab of another session or earlier sign-in can make one.
 
-use super::login::{page_for, request_id, unavailable_page};
 use super::mfa::{confirm_totp, enrol_page, new_recovery_codes, EnrolView};
+use super::{page_for, request_id, unavailable_page};
 use crate::app::App;
 use crate::cookies;
 use crate::csrf;
