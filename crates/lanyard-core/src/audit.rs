@@ -16,6 +16,8 @@ pub enum AuditActor {
     Realm(String),
     /// Lanyard itself (expiry, migrations).
     System,
+    /// An upstream connection (just-in-time people), by its name.
+    Connection(String),
 }
 
 impl fmt::Display for AuditActor {
@@ -25,6 +27,7 @@ impl fmt::Display for AuditActor {
             AuditActor::Cli(who) => write!(f, "cli:{who}"),
             AuditActor::Realm(file) => write!(f, "realm:{file}"),
             AuditActor::System => f.write_str("system"),
+            AuditActor::Connection(name) => write!(f, "connection:{name}"),
         }
     }
 }

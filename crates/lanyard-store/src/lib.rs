@@ -11,6 +11,7 @@
 mod audit;
 mod clients;
 mod error;
+mod federation;
 mod mfa;
 mod org;
 pub mod realm;
@@ -22,6 +23,7 @@ mod users;
 pub use audit::{AuditEntry, AuditRecord};
 pub use clients::StoredKey;
 pub use error::StoreError;
+pub use federation::ConnectionRecord;
 pub use mfa::PasskeyRecord;
 pub use realm::{ApplyReport, RealmPlan};
 pub use sealing::{Keyring, SealError};

@@ -58,6 +58,8 @@ pub struct TenantPlan {
     pub clients: Vec<lanyard_core::ClientSpec>,
     /// Registered SAML service providers (their `tenant_id` is filled in on apply).
     pub saml_sps: Vec<lanyard_core::SamlSpSpec>,
+    /// Upstream connections (their `tenant_id` is filled in on apply).
+    pub connections: Vec<crate::ConnectionRecord>,
 }
 
 /// A location.
@@ -332,6 +334,18 @@ async fn apply_tenant(
             ..sp.clone()
         };
         let changed = crate::saml::put_sp(cx.store, conn, &cx.actor, &spec).await?;
+        cx.report.count(match changed {
+            None => Outcome::Unchanged,
+            Some(true) => Outcome::Created,
+            Some(false) => Outcome::Updated,
+        });
+    }
+    for c in &t.connections {
+        let rec = crate::ConnectionRecord {
+            tenant_id: tenant.id,
+            ..c.clone()
+        };
+        let changed = crate::federation::put_connection(cx.store, conn, &cx.actor, &rec).await?;
         cx.report.count(match changed {
             None => Outcome::Unchanged,
             Some(true) => Outcome::Created,

@@ -184,6 +184,7 @@ fn plan() -> RealmPlan {
             ],
             clients: vec![],
             saml_sps: vec![],
+            connections: vec![],
         }],
     }
 }
