@@ -34,6 +34,9 @@ pub struct App {
     saml_keys: std::sync::RwLock<Arc<lanyard_idp::saml::SamlKeys>>,
     /// The signed IdP metadata last made, for the keys it was made with.
     saml_metadata: std::sync::Mutex<Option<SignedMetadata>>,
+    /// Upstream providers met so far, with the connection they were made for (a changed
+    /// connection makes a new one).
+    pub upstreams: crate::federation::Upstreams,
 }
 
 /// Signed metadata kept for reuse: signing it costs an RSA signature, and the endpoint is public.
@@ -152,6 +155,7 @@ impl App {
             passkeys,
             saml_keys: std::sync::RwLock::new(Arc::new(saml_keys)),
             saml_metadata: std::sync::Mutex::new(None),
+            upstreams: Default::default(),
         })
     }
 

@@ -112,6 +112,26 @@ impl TenantView {
         self.held(held).map(|r| r.name.clone()).collect()
     }
 
+    /// A role by name (case-insensitive).
+    pub fn role_by_name(&self, name: &str) -> Option<&lanyard_core::Role> {
+        self.roles
+            .iter()
+            .find(|r| r.name.eq_ignore_ascii_case(name))
+    }
+
+    /// An account by name (case-insensitive).
+    pub fn account_by_name(&self, name: &str) -> Option<&lanyard_core::Account> {
+        self.accounts
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    /// A location by its path (`A > B > C`).
+    pub fn location_by_path(&self, path: &str) -> Option<&lanyard_core::Location> {
+        let parts: Vec<&str> = path.split('>').map(str::trim).collect();
+        self.tree.find_by_path(self.tenant.id, &parts)
+    }
+
     /// Those of the tenant's roles that `held` lists.
     pub fn held<'a>(
         &'a self,

@@ -38,6 +38,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/static/autopost.js", get(crate::pages::autopost_script))
         .merge(crate::oidc::router())
         .merge(crate::web::router())
+        .merge(crate::federation::router())
         .merge(crate::saml::router())
         .fallback(not_found)
         .with_state(app.clone())

@@ -12,6 +12,7 @@ pub(crate) mod csrf;
 pub mod directory;
 pub(crate) mod errors;
 pub mod extract;
+pub mod federation;
 pub mod hashing;
 pub mod http;
 pub mod keys;

@@ -53,6 +53,8 @@ pub struct LoginPage {
     pub login: String,
     /// Error to show.
     pub error: Option<String>,
+    /// Upstream identity providers offered: (label, start URL).
+    pub upstreams: Vec<(String, String)>,
 }
 
 /// A message (error, refusal, confirmation).

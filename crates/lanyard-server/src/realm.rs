@@ -63,6 +63,36 @@ struct TenantDoc {
     client: Vec<Spanned<ClientDoc>>,
     #[serde(default)]
     saml_sp: Vec<Spanned<SamlSpDoc>>,
+    #[serde(default)]
+    connection: Vec<Spanned<ConnectionDoc>>,
+}
+
+/// An upstream identity provider people of the tenant sign in through.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionDoc {
+    name: String,
+    kind: Spanned<String>,
+    display_name: Option<String>,
+    issuer: String,
+    discovery_url: Option<String>,
+    #[serde(default)]
+    allowed_tenant_ids: Vec<String>,
+    client_id: String,
+    client_secret: Option<String>,
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    domains: Vec<String>,
+    account: Option<String>,
+    location: Option<String>,
+    #[serde(default)]
+    default_roles: Vec<String>,
+    #[serde(default)]
+    role_map: Vec<lanyard_federation::RoleRule>,
+    #[serde(default)]
+    link_existing_by_email: bool,
+    #[serde(default)]
+    trust_upstream_mfa: bool,
 }
 
 /// A SAML service provider: from its metadata (a file next to the realm file, or inline),
@@ -745,6 +775,19 @@ pub fn parse_at(
                 saml_sps.push(spec);
             }
         }
+        let mut connections = Vec::new();
+        let mut connection_names = BTreeSet::new();
+        for c in &td.connection {
+            if !connection_names.insert(c.get_ref().name.clone()) {
+                cx.at(
+                    c,
+                    format!("connection {:?} is listed twice", c.get_ref().name),
+                );
+            }
+            if let Some(rec) = connection(&mut cx, c, &role_names, &paths, &account_names) {
+                connections.push(rec);
+            }
+        }
         plan.tenants.push(TenantPlan {
             slug: td.slug.get_ref().clone(),
             name: td.name.clone(),
@@ -759,6 +802,7 @@ pub fn parse_at(
             users,
             clients,
             saml_sps,
+            connections,
         });
     }
     if cx.errors.is_empty() {
@@ -767,6 +811,84 @@ pub fn parse_at(
         cx.errors.sort_by_key(|e| e.line);
         Err(cx.errors)
     }
+}
+
+/// A `[[tenant.connection]]`, checked against the tenant's roles, locations and accounts.
+fn connection(
+    cx: &mut Lines<'_>,
+    c: &Spanned<ConnectionDoc>,
+    role_names: &BTreeMap<String, i32>,
+    paths: &BTreeSet<Vec<String>>,
+    account_names: &BTreeSet<String>,
+) -> Option<lanyard_store::ConnectionRecord> {
+    let d = c.get_ref();
+    if d.kind.get_ref() != "oidc" {
+        cx.at(
+            &d.kind,
+            format!(
+                "connection {}: kind {:?} is not known (oidc)",
+                d.name,
+                d.kind.get_ref()
+            ),
+        );
+        return None;
+    }
+    let spec = lanyard_federation::OidcConnection {
+        name: d.name.clone(),
+        display_name: d.display_name.clone().unwrap_or_else(|| d.name.clone()),
+        issuer: d.issuer.trim_end_matches('/').to_string(),
+        discovery_url: d.discovery_url.clone(),
+        allowed_tenant_ids: d.allowed_tenant_ids.clone(),
+        client_id: d.client_id.clone(),
+        client_secret: None,
+        scopes: d
+            .scopes
+            .clone()
+            .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]),
+        domains: d.domains.iter().map(|x| x.trim().to_lowercase()).collect(),
+        account: d.account.clone(),
+        location: d.location.clone(),
+        default_roles: d.default_roles.clone(),
+        role_map: d.role_map.clone(),
+        link_existing_by_email: d.link_existing_by_email,
+        trust_upstream_mfa: d.trust_upstream_mfa,
+    };
+    let mut ok = true;
+    for (key, problem) in spec.problems() {
+        cx.at(c, format!("connection {}: {key}: {problem}", d.name));
+        ok = false;
+    }
+    for role in spec
+        .default_roles
+        .iter()
+        .chain(spec.role_map.iter().map(|r| &r.role))
+    {
+        if !role_names.contains_key(&role.to_lowercase()) {
+            cx.at(c, format!("connection {}: no role {role:?}", d.name));
+            ok = false;
+        }
+    }
+    if let Some(l) = &spec.location {
+        let key: Vec<String> = split_path(l).iter().map(|p| p.to_lowercase()).collect();
+        if !paths.contains(&key) {
+            cx.at(c, format!("connection {}: no location {l:?}", d.name));
+            ok = false;
+        }
+    }
+    if let Some(a) = &spec.account {
+        if !account_names.contains(&a.to_lowercase()) {
+            cx.at(c, format!("connection {}: no account {a:?}", d.name));
+            ok = false;
+        }
+    }
+    let json = serde_json::to_value(&spec).ok()?;
+    ok.then(|| lanyard_store::ConnectionRecord {
+        tenant_id: lanyard_core::TenantId::from_uuid(uuid::Uuid::nil()),
+        name: d.name.clone(),
+        kind: "oidc".into(),
+        spec: json,
+        secret: d.client_secret.clone(),
+    })
 }
 
 fn client(cx: &mut Lines<'_>, c: &Spanned<ClientDoc>) -> Option<lanyard_core::ClientSpec> {

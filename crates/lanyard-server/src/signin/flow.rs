@@ -58,6 +58,8 @@ pub(crate) enum Method {
     Password,
     /// A user-verified passkey without a password (multi-factor by itself).
     Passkey,
+    /// An upstream identity provider; `mfa` when it did MFA and the connection trusts it.
+    Upstream { mfa: bool },
 }
 
 impl Method {
@@ -65,6 +67,14 @@ impl Method {
         match self {
             Method::Password => lanyard_mfa::amr(true, None),
             Method::Passkey => lanyard_mfa::amr(false, Some(Factor::Passkey)),
+            Method::Upstream { mfa } => {
+                let mut amr = vec!["fed".to_string()];
+                if mfa {
+                    amr.push("mfa".into());
+                }
+                amr.sort();
+                amr
+            }
         }
     }
 }

@@ -13,3 +13,4 @@
 pub(crate) mod decide;
 pub(crate) mod flow;
 pub(crate) mod journey;
+pub(crate) mod upstreams;

@@ -13,7 +13,7 @@ use crate::signin::journey::{self, Journey};
 use crate::throttle::{self, Address, Subject};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use lanyard_core::status::{may_sign_in, SignInRefusal};
 use lanyard_core::{Secret, TenantId};
@@ -49,8 +49,10 @@ async fn login_form(
         csrf: journey::form_token(t, "login"),
         login: login.to_string(),
         error,
+        upstreams: crate::signin::upstreams::buttons(app, t, reference).await,
     };
-    let targets: Vec<String> = pages::origin(t.origin.return_url()).into_iter().collect();
+    let mut targets: Vec<String> = pages::origin(t.origin.return_url()).into_iter().collect();
+    targets.extend(crate::signin::upstreams::form_targets(app, t).await);
     pages::render(status, &form, &nonce, &targets)
 }
 
@@ -120,6 +122,12 @@ pub(crate) async fn login_submit(
     };
     if !journey::form_token_ok(&t, "login", &f.csrf) {
         return refused_form(&app, Some(t.tenant_id), &rid).await;
+    }
+    // Home-realm discovery: people of a domain a connection lists sign in at their employer.
+    match crate::signin::upstreams::discovered(&app, &t, &f.tx, &f.login).await {
+        Ok(Some(url)) => return axum::response::Redirect::to(&url).into_response(),
+        Ok(None) => {}
+        Err(e) => return trouble_page(&app, Some(t.tenant_id), e, &rid).await,
     }
     let shown = |status, error: &str| Shown {
         status,

@@ -4,6 +4,7 @@
 mod attacks;
 mod cli;
 mod common;
+mod federation;
 mod http_errors;
 mod mfa;
 mod oidc;

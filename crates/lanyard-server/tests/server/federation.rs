@@ -1,0 +1,380 @@
+//! Signing in through an upstream OpenID Connect provider: a local stand-in for multi-tenant
+//! Entra ID built on node oidc-provider (tests/interop/upstream/entra.mjs), reached the way a
+//! browser reaches it, and the attacks on that trip.
+
+use super::common::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const TRAINERS: &str = "b7a3e2c1-0000-4000-8000-00000000a001";
+
+/// The stand-in, stopped on drop.
+struct Upstream {
+    child: Child,
+    issuer_template: String,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// Starts the stand-in for a Lanyard at `base`, or `None` when its node modules are absent
+/// (outside `make test`, which installs them and requires them).
+fn upstream(base: &str) -> Option<Upstream> {
+    if !repo()
+        .join("tests/interop/node_modules/oidc-provider")
+        .exists()
+    {
+        assert!(
+            std::env::var("LANYARD_REQUIRE_REDIS").is_err(),
+            "tests/interop/node_modules is missing under make test"
+        );
+        return None;
+    }
+    let port = free_port();
+    let mut child = Command::new("node")
+        .arg("tests/interop/upstream/entra.mjs")
+        .current_dir(repo())
+        .env("PORT", port.to_string())
+        .env("TID", TID)
+        .env(
+            "REDIRECT_URI",
+            format!("{base}/federation/acme-entra/callback"),
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("node");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready");
+    // Keep reading, so that the stand-in never writes into a closed pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while out.read_line(&mut sink).is_ok_and(|n| n > 0) {
+            sink.clear();
+        }
+    });
+    Some(Upstream {
+        child,
+        issuer_template: format!("http://127.0.0.1:{port}/{{tenantid}}/v2.0"),
+    })
+}
+
+fn connection(u: &Upstream, extra: &str) -> String {
+    format!(
+        r#"
+[[tenant.connection]]
+name = "acme-entra"
+kind = "oidc"
+display_name = "Acme staff (Microsoft)"
+issuer = "{issuer}"
+allowed_tenant_ids = ["{TID}"]
+client_id = "lanyard"
+client_secret = "lanyard-upstream-secret"
+domains = ["acme.test"]
+account = "Acme Ltd"
+location = "Demo Training Co > North"
+default_roles = ["Student"]
+role_map = [{{ claim = "groups", value = "{TRAINERS}", role = "Trainer" }},
+            {{ claim = "roles", value = "Training.Admin", role = "Local Administrator" }}]
+trust_upstream_mfa = true
+{extra}
+"#,
+        issuer = u.issuer_template
+    )
+}
+
+/// Lanyard with the demo realm and the connection; the stand-in started for it.
+async fn set_up(extra_realm: &str) -> Option<(Lanyard, Upstream)> {
+    let mut l = Lanyard::prepare(&[]);
+    let u = upstream(&l.base)?;
+    let realm = std::fs::read_to_string(demo_file()).unwrap() + &connection(&u, "") + extra_realm;
+    l.apply(&realm);
+    l.start().await;
+    Some((l, u))
+}
+
+fn absolute(base: &str, current: &str, location: &str) -> String {
+    if location.starts_with("http") {
+        location.to_string()
+    } else if location.starts_with('/') && current.starts_with(base) {
+        format!("{base}{location}")
+    } else {
+        let u = url::Url::parse(current).unwrap();
+        u.join(location).unwrap().to_string()
+    }
+}
+
+/// Follows redirects from `url`, signing in at the stand-in as `login` when its form shows,
+/// until Lanyard answers something that is not a redirect to follow. Returns the last
+/// response and its URL, and the callback URL met on the way.
+async fn follow(
+    b: &Browser,
+    url: &str,
+    login: &str,
+    password: &str,
+) -> (reqwest::Response, String, Option<String>) {
+    let mut url = url.to_string();
+    let mut callback = None;
+    for _ in 0..20 {
+        if url.contains("/federation/acme-entra/callback") {
+            callback = Some(url.clone());
+        }
+        let r = b.http.get(&url).send().await.unwrap();
+        if r.status().is_redirection() {
+            let loc = r.headers()["location"].to_str().unwrap().to_string();
+            if loc.starts_with(APP_REDIRECT) {
+                return (r, url, callback);
+            }
+            url = absolute(&b.base, &url, &loc);
+            continue;
+        }
+        if !url.starts_with(&b.base) {
+            // The stand-in's sign-in form.
+            let html = r.text().await.unwrap();
+            let action = html
+                .split("action=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let post = absolute(&b.base, &url, action);
+            let r = b
+                .http
+                .post(&post)
+                .form(&[("login", login), ("password", password)])
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                r.status().is_redirection(),
+                "upstream sign-in: {}",
+                r.status()
+            );
+            url = absolute(&b.base, &post, r.headers()["location"].to_str().unwrap());
+            continue;
+        }
+        return (r, url, callback);
+    }
+    panic!("too many redirects");
+}
+
+/// The sign-in page's button for the connection.
+async fn button(b: &Browser, params: &[(&str, &str)]) -> String {
+    let (_, _, html) = b.login_form(b.authorize(params).await).await;
+    assert!(
+        html.contains("Sign in with Acme staff (Microsoft)"),
+        "{html}"
+    );
+    let href = html
+        .split("href=\"/federation/acme-entra/start")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    format!(
+        "{}/federation/acme-entra/start{}",
+        b.base,
+        href.replace("&amp;", "&")
+    )
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_entra_with_mapped_roles_and_is_known_next_time() {
+    let Some((l, _u)) = set_up("").await else {
+        return;
+    };
+    let b = Browser::new(&l.base);
+    let (verifier, challenge) = pkce();
+    let start = button(&b, &app_request(&challenge, "s1", "n1")).await;
+    // Alice did MFA at Entra (the connection trusts it): no second factor asked here, though
+    // Local Administrator is a role the demo's policy would ask one of.
+    let (r, _, _) = follow(&b, &start, "alice@acme.test", "pw-mfa").await;
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap();
+    assert_eq!(query_param(loc, "state").as_deref(), Some("s1"));
+    let t: Value = exchange(&l.base, &query_param(loc, "code").unwrap(), &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = claims(t["id_token"].as_str().unwrap());
+    let roles: Vec<&str> = id["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in ["Student", "Trainer", "Local Administrator"] {
+        assert!(roles.contains(&want), "{want} missing from {roles:?}");
+    }
+    assert_eq!(id["email"], "alice@acme.test");
+    assert!(
+        id["amr"].as_array().unwrap().iter().any(|a| a == "mfa"),
+        "{id}"
+    );
+    // The same browser: another app is answered from the SSO session, nothing asked.
+    let (_, challenge2) = pkce();
+    let mut silent = app_request(&challenge2, "s2", "n2");
+    silent.push(("prompt", "none"));
+    let r = b.authorize(&silent).await;
+    assert!(
+        query_param(r.headers()["location"].to_str().unwrap(), "code").is_some(),
+        "{:?}",
+        r.headers()["location"]
+    );
+    // A new browser, a second sign-in: the same person (linked by oid), not a new one.
+    let b2 = Browser::new(&l.base);
+    let (verifier, challenge) = pkce();
+    let start = button(&b2, &app_request(&challenge, "s3", "n3")).await;
+    let (r, _, _) = follow(&b2, &start, "alice@acme.test", "pw-mfa").await;
+    let loc = r.headers()["location"].to_str().unwrap();
+    let t2: Value = exchange(&l.base, &query_param(loc, "code").unwrap(), &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(claims(t2["id_token"].as_str().unwrap())["sub"], id["sub"]);
+    let listed = l.cli(&["user", "list", "--tenant", "demo"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(text.matches("alice@acme.test").count(), 1, "{text}");
+}
+
+#[tokio::test]
+async fn home_realm_discovery_sends_an_email_domain_to_its_employer_and_untrusted_mfa_is_asked_here(
+) {
+    let Some((l, _u)) = set_up("").await else {
+        return;
+    };
+    let b = Browser::new(&l.base);
+    let (verifier, challenge) = pkce();
+    let (tx, csrf, _) = b
+        .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
+        .await;
+    // Bob types his work email: he is sent to Entra, his password is never checked here.
+    let r = b.submit_login(&tx, &csrf, "bob@acme.test", "").await;
+    assert_eq!(r.status(), 303);
+    let start = format!("{}{}", l.base, r.headers()["location"].to_str().unwrap());
+    assert!(start.contains("/federation/acme-entra/start"), "{start}");
+    let (r, _, _) = follow(&b, &start, "bob@acme.test", "pw").await;
+    let loc = r.headers()["location"].to_str().unwrap();
+    let t: Value = exchange(&l.base, &query_param(loc, "code").unwrap(), &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["roles"], serde_json::json!(["Student"]));
+    assert_eq!(id["amr"], serde_json::json!(["fed"]));
+}
+
+#[tokio::test]
+async fn the_trip_cannot_be_finished_elsewhere_replayed_or_used_to_take_over_an_account() {
+    let carol = r#"
+[[tenant.user]]
+given_name = "Carol"
+family_name = "Local"
+email = "carol@acme.test"
+password = "Lanyard-demo-pass-2026"
+roles = ["Student"]
+location = "Demo Training Co > North > Leeds"
+"#;
+    let Some((l, _u)) = set_up(carol).await else {
+        return;
+    };
+    // The attacker signs in at the upstream as himself and stops at the callback.
+    let attacker = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let start = button(&attacker, &app_request(&challenge, "a", "n")).await;
+    let mut url = start;
+    let callback = loop {
+        let r = attacker.http.get(&url).send().await.unwrap();
+        if !r.status().is_redirection() {
+            let html = r.text().await.unwrap();
+            let action = html
+                .split("action=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let post = absolute(&l.base, &url, action);
+            let r = attacker
+                .http
+                .post(&post)
+                .form(&[("login", "bob@acme.test"), ("password", "pw")])
+                .send()
+                .await
+                .unwrap();
+            url = absolute(&l.base, &post, r.headers()["location"].to_str().unwrap());
+            continue;
+        }
+        let next = absolute(&l.base, &url, r.headers()["location"].to_str().unwrap());
+        if next.contains("/federation/acme-entra/callback") {
+            break next;
+        }
+        url = next;
+    };
+    // Planted in a victim's browser (login CSRF), the callback signs nobody in.
+    let victim = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    victim
+        .login_form(victim.authorize(&app_request(&challenge, "v", "n")).await)
+        .await;
+    let r = victim.http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400, "another browser's callback was taken");
+    assert!(r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("lanyard_sso=")));
+    // In his own browser it works once, and only once.
+    let r = attacker.http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let r = attacker.http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400, "a replayed callback was taken");
+    // Carol exists locally; the upstream says carol@acme.test: not linked (the connection
+    // does not allow it), not a second Carol, not a way into the local account.
+    let b = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let start = button(&b, &app_request(&challenge, "c", "n")).await;
+    let (r, _, _) = follow(&b, &start, "carol@acme.test", "pw").await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("already exists"));
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_gets_a_clear_page_and_local_sign_in_goes_on() {
+    let Some((l, mut u)) = set_up("").await else {
+        return;
+    };
+    let _ = u.child.kill();
+    let _ = u.child.wait();
+    let b = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let start = button(&b, &app_request(&challenge, "d", "n")).await;
+    let r = b.http.get(&start).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("cannot be reached"));
+    let loc = b
+        .sign_in(
+            &app_request(&challenge, "d", "n"),
+            "learner@demo.test",
+            PASSWORD,
+        )
+        .await;
+    assert!(query_param(&loc, "code").is_some());
+}
