@@ -64,6 +64,31 @@ pub enum Command {
     /// Register and list SAML service providers.
     #[command(subcommand)]
     Saml(SamlCommand),
+    /// Upstream identity providers (`[[tenant.connection]]`).
+    #[command(subcommand)]
+    Federation(FederationCommand),
+}
+
+/// `lanyard federation …`
+#[derive(Debug, Subcommand)]
+pub enum FederationCommand {
+    /// Print the person and roles a set of upstream claims (a JSON object, e.g. a decoded ID
+    /// token) would produce through a connection. Writes nothing.
+    TestMapping {
+        #[command(flatten)]
+        tenant: TenantArg,
+        /// The connection's name.
+        #[arg(long)]
+        connection: String,
+        /// A JSON file with the claims.
+        #[arg(long, value_name = "FILE")]
+        claims: PathBuf,
+    },
+    /// List a tenant's connections.
+    List {
+        #[command(flatten)]
+        tenant: TenantArg,
+    },
 }
 
 /// `lanyard saml …`
@@ -697,12 +722,45 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(cmd) => user_command(&App::open(config).await?, cmd).await,
         Command::Keys(cmd) => keys_command(&App::open(config).await?, cmd).await,
         Command::Saml(cmd) => saml_command(&App::open(config).await?, cmd).await,
+        Command::Federation(cmd) => federation_command(&App::open(config).await?, cmd).await,
         Command::Serve { apply } => {
             let app = Arc::new(App::open(config).await?);
             if let Some(file) = apply {
                 apply_file(&app, &file, false).await?;
             }
             crate::http::serve(app).await
+        }
+    }
+}
+
+async fn federation_command(app: &App, cmd: FederationCommand) -> anyhow::Result<()> {
+    match cmd {
+        FederationCommand::TestMapping {
+            tenant,
+            connection,
+            claims,
+        } => {
+            let t = self::tenant(app, &tenant.tenant).await?;
+            let c = crate::federation::connection(app, t.id, &connection)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .with_context(|| format!("no connection {connection:?} in tenant {}", t.slug))?;
+            let text = std::fs::read_to_string(&claims)
+                .with_context(|| format!("reading {}", claims.display()))?;
+            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON object of claims", claims.display()))?;
+            for line in crate::federation::preview::test_mapping(app, t.id, &c, map).await? {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        FederationCommand::List { tenant } => {
+            let t = self::tenant(app, &tenant.tenant).await?;
+            for c in app.store.connections(t.id).await? {
+                let issuer = c.spec.get("issuer").and_then(|v| v.as_str()).unwrap_or("");
+                println!("{}\t{}\t{}", c.name, c.kind, issuer);
+            }
+            Ok(())
         }
     }
 }

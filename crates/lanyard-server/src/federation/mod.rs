@@ -8,6 +8,7 @@
 //! this browser, and `state` must match it (login CSRF). The callback is single-use.
 
 mod people;
+pub mod preview;
 
 use crate::app::App;
 use crate::cookies;
@@ -282,6 +283,9 @@ async fn callback(
         Err(e) => return (jar, upstream_failed(&app, tenant, &c, &e, &rid).await).into_response(),
     };
     let mapped = lanyard_federation::map(&claims, &c.rules());
+    for claim in &mapped.overage {
+        tracing::warn!(request_id = %rid, connection = %name, claim = %claim, "the upstream left this claim out for having too many values (Entra groups overage); its role rules cannot apply: emit only groups assigned to the application, or use app roles");
+    }
     let user = match people::resolve(&app, tenant, &c, &mapped).await {
         Ok(Ok(u)) => u,
         Ok(Err(why)) => {

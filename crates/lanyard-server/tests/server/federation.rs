@@ -236,6 +236,19 @@ async fn a_person_signs_in_through_entra_with_mapped_roles_and_is_known_next_tim
         "{:?}",
         r.headers()["location"]
     );
+    // A SAML application too, from the same session: an assertion for Alice, nothing asked.
+    let r = b.get(&super::saml::demo_sso(&l.base, "")).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    let xml = String::from_utf8(
+        base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            input_value(&html, "SAMLResponse").expect("a SAML response"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(xml.contains("alice@acme.test"), "{xml}");
     // A new browser, a second sign-in: the same person (linked by oid), not a new one.
     let b2 = Browser::new(&l.base);
     let (verifier, challenge) = pkce();
@@ -251,6 +264,17 @@ async fn a_person_signs_in_through_entra_with_mapped_roles_and_is_known_next_tim
     let listed = l.cli(&["user", "list", "--tenant", "demo"]);
     let text = String::from_utf8_lossy(&listed.stdout);
     assert_eq!(text.matches("alice@acme.test").count(), 1, "{text}");
+    // Suspended here, refused here, whatever the upstream says.
+    assert!(l
+        .cli(&["user", "suspend", "alice@acme.test"])
+        .status
+        .success());
+    let b3 = Browser::new(&l.base);
+    let (_, challenge) = pkce();
+    let start = button(&b3, &app_request(&challenge, "s4", "n4")).await;
+    let (r, _, _) = follow(&b3, &start, "alice@acme.test", "pw-mfa").await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("suspended"));
 }
 
 #[tokio::test]
@@ -377,4 +401,83 @@ async fn an_upstream_that_is_down_gets_a_clear_page_and_local_sign_in_goes_on() 
         )
         .await;
     assert!(query_param(&loc, "code").is_some());
+}
+
+const ENTRA: &str = r#"
+[[tenant.connection]]
+name = "acme-entra"
+kind = "oidc"
+issuer = "https://login.microsoftonline.com/{tenantid}/v2.0"
+allowed_tenant_ids = ["72f988bf-86f1-41af-91ab-2d7cd011db47"]
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret = "not-shown-anywhere"
+domains = ["acme.test"]
+account = "Acme Ltd"
+location = "Demo Training Co > North"
+default_roles = ["Student"]
+role_map = [{ claim = "roles", value = "Training.Admin", role = "Local Administrator" }]
+"#;
+
+#[test]
+fn test_mapping_previews_a_person_and_the_realm_refuses_unsafe_connections() {
+    let l = Lanyard::prepare(&[]);
+    let demo = std::fs::read_to_string(demo_file()).unwrap();
+    l.apply(&(demo.clone() + ENTRA));
+    let claims = l.dir.path().join("claims.json");
+    std::fs::write(
+        &claims,
+        r#"{"oid": "o-1", "sub": "s-1", "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "email": "learner@demo.test", "name": "Lee Learner", "roles": ["Training.Admin"],
+            "_claim_names": {"groups": "src1"}}"#,
+    )
+    .unwrap();
+    let out = l.cli(&[
+        "federation",
+        "test-mapping",
+        "--tenant",
+        "demo",
+        "--connection",
+        "acme-entra",
+        "--claims",
+        claims.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("subject:        o-1"), "{text}");
+    assert!(
+        text.contains("role:           Student")
+            && text.contains("role:           Local Administrator"),
+        "{text}"
+    );
+    // The email is a local person's, and linking is off: the preview says it will be refused.
+    assert!(text.contains("REFUSED"), "{text}");
+    assert!(!text.contains("not-shown-anywhere"));
+    let listed =
+        String::from_utf8_lossy(&l.cli(&["federation", "list", "--tenant", "demo"]).stdout)
+            .to_string();
+    assert!(
+        listed.contains("acme-entra\toidc\thttps://login.microsoftonline.com/{tenantid}/v2.0"),
+        "{listed}"
+    );
+    // A multi-tenant issuer without an allow-list, an unknown role, plain http elsewhere than
+    // loopback: refused whole, each by its line.
+    let bad = ENTRA
+        .replace(
+            "allowed_tenant_ids = [\"72f988bf-86f1-41af-91ab-2d7cd011db47\"]\n",
+            "",
+        )
+        .replace("\"Student\"", "\"Emperor\"")
+        .replace("https://login", "http://login");
+    let f = l.dir.path().join("bad.toml");
+    std::fs::write(&f, demo + &bad).unwrap();
+    let out = l.cli(&["apply", f.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    for want in ["allowed_tenant_ids", "no role \"Emperor\"", "must be https"] {
+        assert!(err.contains(want), "{want} not in {err}");
+    }
 }

@@ -35,7 +35,7 @@ fn redirect_query(xml: &str) -> String {
 }
 
 /// A Redirect-binding sign-in request from the demo SP, with `extra` attributes.
-fn demo_sso(base: &str, extra: &str) -> String {
+pub(super) fn demo_sso(base: &str, extra: &str) -> String {
     let sso = format!("{base}/saml/sso");
     format!(
         "/saml/sso?{}",
