@@ -97,7 +97,11 @@ trust_upstream_mfa = true
 
 /// Lanyard with the demo realm and the connection; the stand-in started for it.
 async fn set_up(extra_realm: &str) -> Option<(Lanyard, Upstream)> {
-    let mut l = Lanyard::prepare(&[]);
+    set_up_with(&[], extra_realm).await
+}
+
+async fn set_up_with(env: &[(&str, &str)], extra_realm: &str) -> Option<(Lanyard, Upstream)> {
+    let mut l = Lanyard::prepare(env);
     let u = upstream(&l.base)?;
     let realm = std::fs::read_to_string(demo_file()).unwrap() + &connection(&u, "") + extra_realm;
     l.apply(&realm);
@@ -197,6 +201,28 @@ async fn a_person_signs_in_through_entra_with_mapped_roles_and_is_known_next_tim
     let Some((l, _u)) = set_up("").await else {
         return;
     };
+    signs_in_through_entra(&l).await;
+}
+
+#[tokio::test]
+async fn a_person_signs_in_through_entra_on_redis_and_postgres() {
+    let (Some(db), Some(redis)) = (postgres_db().await, redis_url()) else {
+        return;
+    };
+    let prefix = format!("fed{}:", uuid::Uuid::new_v4().simple());
+    let env = [
+        ("LANYARD_DATABASE__URL", db.as_str()),
+        ("LANYARD_SESSIONS__STORE", "redis"),
+        ("LANYARD_SESSIONS__REDIS_URL", redis.as_str()),
+        ("LANYARD_SESSIONS__KEY_PREFIX", prefix.as_str()),
+    ];
+    let Some((l, _u)) = set_up_with(&env, "").await else {
+        return;
+    };
+    signs_in_through_entra(&l).await;
+}
+
+async fn signs_in_through_entra(l: &Lanyard) {
     let b = Browser::new(&l.base);
     let (verifier, challenge) = pkce();
     let start = button(&b, &app_request(&challenge, "s1", "n1")).await;
