@@ -162,6 +162,136 @@ def argon2_ceiling():
     return json.loads(out)["argon2id_verify"]
 
 
+BROKERED = "brokered sign-in (OIDC upstream)"
+ENTRA_TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+
+def entra_standin(port, lanyard_port):
+    """The multi-tenant Entra ID stand-in (node oidc-provider) the tests use, for Lanyard on lanyard_port."""
+    env = dict(os.environ, PORT=str(port), TID=ENTRA_TID,
+               REDIRECT_URI=f"http://127.0.0.1:{lanyard_port}/federation/bench-entra/callback")
+    proc = subprocess.Popen(["node", os.path.join(ROOT, "tests", "interop", "upstream", "entra.mjs")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    if proc.stdout.readline().strip() != "ready":
+        raise RuntimeError("the Entra stand-in did not start")
+    return proc
+
+
+def connection_toml(upstream_port):
+    return f"""
+[[tenant.connection]]
+name = "bench-entra"
+kind = "oidc"
+issuer = "http://127.0.0.1:{upstream_port}/{{tenantid}}/v2.0"
+allowed_tenant_ids = ["{ENTRA_TID}"]
+client_id = "lanyard"
+client_secret = "lanyard-upstream-secret"
+account = "Acme Ltd"
+location = "Demo Training Co > North"
+default_roles = ["Student"]
+role_map = [{{ claim = "groups", value = "b7a3e2c1-0000-4000-8000-00000000a001", role = "Trainer" }}]
+trust_upstream_mfa = true
+"""
+
+
+class Agent:
+    """A browser across hosts: keeps each host's cookies, follows nothing by itself."""
+
+    def __init__(self):
+        self.cookies = {}
+
+    def req(self, method, url, body=None):
+        u = urllib.parse.urlsplit(url)
+        jar = self.cookies.setdefault(u.netloc, {})
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        h = {"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
+        if body is not None:
+            h["Content-Type"] = "application/x-www-form-urlencoded"
+        c.request(method, u.path + ("?" + u.query if u.query else ""), body=body, headers=h)
+        r = c.getresponse()
+        for k, v in r.getheaders():
+            if k.lower() == "set-cookie":
+                name, _, rest = v.partition("=")
+                value = rest.split(";")[0]
+                if value:
+                    jar[name] = value
+                else:
+                    jar.pop(name, None)
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read().decode()
+
+
+def brokered_flow(base):
+    """One sign-in through the upstream: authorize, sign-in page, its button, the upstream's
+    sign-in, callback, code exchange. Returns None when a token came back, else what failed."""
+    a = Agent()
+    verifier, challenge = pkce()
+    url = base + authorize_path(challenge, "openid roles")
+    for _ in range(12):
+        status, h, body = a.req("GET", url)
+        if status in (302, 303):
+            loc = h["location"]
+            if loc.startswith(REDIRECT):
+                code = urllib.parse.parse_qs(urllib.parse.urlsplit(loc).query)["code"][0]
+                form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                               "client_id": "bench-app", "code_verifier": verifier})
+                status, _, body = a.req("POST", base + "/token", form)
+                return None if status == 200 and '"id_token"' in body else f"token {status}: {body[:200]}"
+            url = urllib.parse.urljoin(url, loc)
+        elif status == 200 and url.startswith(base + "/login"):
+            href = re.search(r'href="(/federation/bench-entra/start[^"]*)"', body).group(1).replace("&amp;", "&")
+            url = base + href
+        elif status == 200:
+            action = re.search(r'action="([^"]+)"', body).group(1)
+            post = urllib.parse.urljoin(url, action)
+            status, h, _ = a.req("POST", post, urllib.parse.urlencode({"login": "alice@acme.test", "password": "pw-mfa"}))
+            if status not in (302, 303):
+                return f"upstream sign-in {status}"
+            url = urllib.parse.urljoin(post, h["location"])
+        else:
+            return f"{status} at {url.split('?')[0]}: {body[:200]}"
+    return "too many redirects"
+
+
+def brokered(pid, base):
+    """Brokered sign-ins from CONNS threads for SECONDS; per CPU-second of Lanyard alone (the
+    stand-in's CPU is its own)."""
+    import threading
+    done, failed, latencies, why = [0], [0], [], []
+    lock = threading.Lock()
+    stop = time.monotonic() + SECONDS
+    c0 = cpu_seconds(pid)
+    t0 = time.monotonic()
+
+    def loop():
+        while time.monotonic() < stop:
+            t = time.monotonic()
+            failure = brokered_flow(base)
+            with lock:
+                if failure is None:
+                    done[0] += 1
+                    latencies.append((time.monotonic() - t) * 1000)
+                else:
+                    failed[0] += 1
+                    why.append(failure)
+
+    threads = [threading.Thread(target=loop) for _ in range(CONNS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    secs = time.monotonic() - t0
+    cpu = max(cpu_seconds(pid) - c0, 1 / TICK)
+    latencies.sort()
+    pick = lambda q: round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 2) if latencies else 0
+    row = {"workload": BROKERED, "ops": done[0], "requests": done[0], "failed": failed[0],
+           "ops_per_s": round(done[0] / secs, 1), "cpu_s": round(cpu, 2), "ops_per_cpu_s": round(done[0] / cpu, 1),
+           "p50_ms": pick(0.5), "p99_ms": pick(0.99), "rss_mb": round(rss_mb(pid), 1)}
+    log(f"  {BROKERED:<28} {row['ops_per_s']:>9}/s  {row['ops_per_cpu_s']:>9}/CPU-s  p50 {row['p50_ms']} ms (whole flow)  failed {row['failed']}")
+    for w in why[:3]:
+        log(f"    failed: {w}")
+    return row
+
+
 def lanyard(setup, services, work):
     """Runs every workload against one Lanyard set-up; returns its results."""
     port = free_port()
@@ -174,10 +304,17 @@ def lanyard(setup, services, work):
         env.update(LANYARD_DATABASE__URL=services["LANYARD_TEST_POSTGRES_URL"].rsplit("/", 1)[0] + "/" + db,
                    LANYARD_SESSIONS__STORE="redis", LANYARD_SESSIONS__REDIS_URL=services["LANYARD_TEST_REDIS_URL"],
                    LANYARD_SESSIONS__KEY_PREFIX=f"bench{port}:")
+    upstream_port = free_port()
+    upstream = entra_standin(upstream_port, port)
     realm = os.path.join(work, "realm.toml")
     with open(realm, "w") as f:
-        f.write(open(os.path.join(ROOT, "config", "demo.toml")).read() + open(os.path.join(ROOT, "bench", "realm.toml")).read())
-    subprocess.run([LANYARD, "apply", realm], env=env, check=True, capture_output=True)
+        f.write(open(os.path.join(ROOT, "config", "demo.toml")).read() + open(os.path.join(ROOT, "bench", "realm.toml")).read()
+                + connection_toml(upstream_port))
+    try:
+        subprocess.run([LANYARD, "apply", realm], env=env, check=True, capture_output=True)
+    except Exception:
+        upstream.terminate()
+        raise
     # Readiness: from process start to the first answered /readyz (migrations and keys exist).
     t0 = time.monotonic()
     proc = subprocess.Popen([LANYARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"{setup}.log"), "w"))
@@ -209,6 +346,7 @@ def lanyard(setup, services, work):
                             {"BENCH_AUTHORIZE": authorize_path(challenge, "openid roles"), "BENCH_VERIFIER": verifier}, per_flow=True))
         rows[-1]["argon2_ceiling"] = round((before + argon2_ceiling()) / 2, 1)
         log(f"  Argon2id ceiling beside the sign-ins: {rows[-1]['argon2_ceiling']}/CPU-s")
+        rows.append(brokered(proc.pid, url))
         rows.append(measure("jwks", proc.pid, url + "/jwks", "get.lua", {"BENCH_EXPECT": EXPECT["jwks"]}))
         rows.append(measure("discovery", proc.pid, url + "/.well-known/openid-configuration", "get.lua", {"BENCH_EXPECT": EXPECT["discovery"]}))
         loaded = max(r["rss_mb"] for r in rows)
@@ -221,7 +359,8 @@ def lanyard(setup, services, work):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
-        proc.wait(timeout=10)
+        upstream.terminate()
+        upstream.wait(timeout=10)
 
 
 SOAK_SECONDS = 2 if SMOKE else int(os.environ.get("BENCH_SOAK_SECONDS", "300"))

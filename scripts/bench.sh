@@ -9,6 +9,11 @@ if [ ! -f bench/peer/node_modules/.installed ] || [ bench/peer/package-lock.json
   timeout 300 npm ci --prefix bench/peer --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3
   touch bench/peer/node_modules/.installed
 fi
+# The brokered sign-in's upstream is the tests' Entra stand-in (node oidc-provider).
+if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.installed ]; then
+  timeout 300 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3
+  touch tests/interop/node_modules/.installed
+fi
 if [ "${1:-}" = "--smoke" ]; then
   cargo build --quiet --bin lanyard --bin lanyard-ceiling
 else

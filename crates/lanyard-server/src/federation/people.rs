@@ -158,9 +158,29 @@ pub(crate) async fn resolve(
                         roles: given.clone(),
                         password: None,
                     };
-                    app.store
+                    match app
+                        .store
                         .provision_federated(&actor, new, account, &c.name, &mapped.subject)
-                        .await?
+                        .await
+                    {
+                        Ok(u) => u,
+                        // The same person's first sign-in in another tab or process made him
+                        // a moment ago (the email or the link is taken): that is who he is.
+                        Err(e) => {
+                            let made = match app
+                                .store
+                                .federated_user(tenant, &c.name, &mapped.subject)
+                                .await?
+                            {
+                                Some(id) => app.store.user(id).await?,
+                                None => None,
+                            };
+                            match made {
+                                Some(u) => u,
+                                None => return Err(e.into()),
+                            }
+                        }
+                    }
                 }
             }
         }
