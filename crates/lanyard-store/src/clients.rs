@@ -162,7 +162,7 @@ impl Store {
         let (kek_id, sealed) = self
             .keyring
             .seal(&k.pkcs8, &format!("signing-key:{}", k.kid))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO signing_keys (kid, alg, seq, sealed_private, kek_id, created_at, activates_at, retires_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -207,7 +207,7 @@ impl Store {
         retires_at: i64,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE signing_keys SET retires_at = $2, expires_at = $3 WHERE kid = $1")
             .bind(kid.to_string())
             .bind(retires_at)

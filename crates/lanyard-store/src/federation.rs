@@ -105,7 +105,7 @@ impl Store {
         connection: &str,
         subject: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         insert_link(self, &mut tx, actor, user, connection, subject).await?;
         tx.commit().await?;
         Ok(())
@@ -121,7 +121,7 @@ impl Store {
         connection: &str,
         subject: &str,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let now = self.clock.now();
         let user = User {
             id: self.ids().next(),

@@ -155,6 +155,20 @@ impl Store {
         })
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes while another
+    /// commits fails with "database is locked" without waiting (the busy timeout cannot help
+    /// a would-be deadlock), which concurrent sign-ins hit. PostgreSQL needs nothing of it.
+    pub(crate) async fn write_tx(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.pool.begin().await
+        }
+    }
+
     /// Runs the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR

@@ -58,7 +58,7 @@ impl Store {
         action: &'static str,
         detail: serde_json::Value,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         self.audit_user(&mut tx, actor, user, action, detail)
             .await?;
         tx.commit().await?;
@@ -100,7 +100,7 @@ impl Store {
         let (key_id, sealed) = self
             .keyring
             .seal(secret_b32.as_bytes(), &format!("totp:{user}"))?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -126,7 +126,7 @@ impl Store {
 
     /// Removes a person's TOTP enrolment; returns whether there was one.
     pub async fn remove_totp(&self, actor: &AuditActor, user: UserId) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("DELETE FROM totp_enrolments WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -194,7 +194,7 @@ impl Store {
                 "a passkey name must be 1 to 60 characters",
             ));
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO passkeys (cred_id, user_id, name, data, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(cred_id.to_string())
             .bind(user.to_string())
@@ -245,7 +245,7 @@ impl Store {
         user: UserId,
         cred_id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let n = sqlx::query("DELETE FROM passkeys WHERE cred_id = $1 AND user_id = $2")
             .bind(cred_id.to_string())
             .bind(user.to_string())
@@ -303,7 +303,7 @@ impl Store {
             .iter()
             .map(|c| self.recovery_hash(c))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user.to_string())
             .execute(&mut *tx)
@@ -337,7 +337,7 @@ impl Store {
         user: UserId,
         code: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut n = 0;
         for hash in self.recovery_candidates(code) {
             n = sqlx::query("UPDATE recovery_codes SET used_at = $3 WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL")

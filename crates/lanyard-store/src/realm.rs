@@ -207,7 +207,7 @@ impl Store {
         plan: &RealmPlan,
         actor: &AuditActor,
     ) -> Result<ApplyReport, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut cx = Ctx {
             store: self,
             actor: actor.clone(),

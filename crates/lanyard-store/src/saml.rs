@@ -98,7 +98,7 @@ impl Store {
         spec: &SamlSpSpec,
         actor: &AuditActor,
     ) -> Result<Option<bool>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let r = put_sp(self, &mut tx, actor, spec).await?;
         tx.commit().await?;
         Ok(r)

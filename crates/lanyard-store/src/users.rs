@@ -338,7 +338,7 @@ pub(crate) async fn write_password(
 impl Store {
     /// Creates a person (and his password, if given), audited.
     pub async fn create_user(&self, actor: &AuditActor, new: NewUser) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         tenant_by_id(&mut tx, new.tenant_id)
             .await?
             .ok_or(StoreError::NotFound("tenant"))?;
@@ -470,7 +470,7 @@ impl Store {
         change: impl FnOnce(&User) -> Result<User, StoreError>,
         view: fn(&User) -> serde_json::Value,
     ) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = load_user(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound("user"))?;
@@ -565,7 +565,7 @@ impl Store {
         id: UserId,
         hash: &PasswordHash,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let u = load_user(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound("user"))?;
@@ -598,7 +598,7 @@ impl Store {
     /// password and second factors removed, status archived, and the personal values in past
     /// audit snapshots of him scrubbed (the records of who did what, when, stay).
     pub async fn anonymise(&self, actor: &AuditActor, id: UserId) -> Result<User, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let before = load_user(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound("user"))?;
