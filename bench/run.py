@@ -252,7 +252,7 @@ def brokered_flow(base):
     return "too many redirects"
 
 
-def brokered(pid, base):
+def brokered(pid, base, server_log=None):
     """Brokered sign-ins from CONNS threads for SECONDS; per CPU-second of Lanyard alone (the
     stand-in's CPU is its own)."""
     import threading
@@ -288,7 +288,10 @@ def brokered(pid, base):
            "p50_ms": pick(0.5), "p99_ms": pick(0.99), "rss_mb": round(rss_mb(pid), 1)}
     log(f"  {BROKERED:<28} {row['ops_per_s']:>9}/s  {row['ops_per_cpu_s']:>9}/CPU-s  p50 {row['p50_ms']} ms (whole flow)  failed {row['failed']}")
     for w in why[:3]:
-        log(f"    failed: {w}")
+        log(f"    failed: {w[:120]}")
+    if why and server_log:
+        for line in [l for l in open(server_log) if "ERROR" in l or "WARN" in l][-5:]:
+            log("    lanyard: " + line.strip()[:400])
     return row
 
 
@@ -346,7 +349,7 @@ def lanyard(setup, services, work):
                             {"BENCH_AUTHORIZE": authorize_path(challenge, "openid roles"), "BENCH_VERIFIER": verifier}, per_flow=True))
         rows[-1]["argon2_ceiling"] = round((before + argon2_ceiling()) / 2, 1)
         log(f"  Argon2id ceiling beside the sign-ins: {rows[-1]['argon2_ceiling']}/CPU-s")
-        rows.append(brokered(proc.pid, url))
+        rows.append(brokered(proc.pid, url, os.path.join(work, f"{setup}.log")))
         rows.append(measure("jwks", proc.pid, url + "/jwks", "get.lua", {"BENCH_EXPECT": EXPECT["jwks"]}))
         rows.append(measure("discovery", proc.pid, url + "/.well-known/openid-configuration", "get.lua", {"BENCH_EXPECT": EXPECT["discovery"]}))
         loaded = max(r["rss_mb"] for r in rows)

@@ -35,7 +35,15 @@ impl From<lanyard_session::SessionError> for Trouble {
 
 impl From<lanyard_store::StoreError> for Trouble {
     fn from(e: lanyard_store::StoreError) -> Self {
-        Trouble::Unavailable(e.to_string())
+        // The whole chain: "database error" alone tells the administrator nothing.
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        Trouble::Unavailable(text)
     }
 }
 
