@@ -26,10 +26,52 @@ case "$mode" in
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 export LANYARD_BIN="$bin"   # the SAML suites register their SPs with `lanyard saml import`
-"$bin" apply config/demo.toml >/dev/null
+# Two upstream identity providers on loopback (node oidc-provider): a multi-tenant Entra ID
+# stand-in and a plain provider, connected to the demo tenant for the upstream suite.
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+entra_port="$(free)" plain_port="$(free)" tid=72f988bf-86f1-41af-91ab-2d7cd011db47
+upstream() {  # name port plain
+  PORT="$2" TID="$tid" PLAIN="$3" REDIRECT_URI="$LANYARD_ISSUER/federation/$1/callback" \
+    node tests/interop/upstream/entra.mjs >"$work/$1.out" 2>"$work/$1.log" &
+}
+upstream acme-entra "$entra_port" 0; entra_pid=$!
+upstream plain-idp "$plain_port" 1; plain_pid=$!
+trap 'kill $entra_pid $plain_pid 2>/dev/null; rm -rf "$work"' EXIT
+for f in acme-entra plain-idp; do
+  for _ in $(seq 1 100); do grep -q ready "$work/$f.out" 2>/dev/null && break; sleep 0.1; done
+done
+export LANYARD_ENTRA_PORT="$entra_port"
+cat config/demo.toml - >"$work/realm.toml" <<EOF
+
+[[tenant.connection]]
+name = "acme-entra"
+kind = "oidc"
+display_name = "Acme staff (Microsoft)"
+issuer = "http://127.0.0.1:$entra_port/{tenantid}/v2.0"
+allowed_tenant_ids = ["$tid"]
+client_id = "lanyard"
+client_secret = "lanyard-upstream-secret"
+domains = ["acme.test"]
+account = "Acme Ltd"
+location = "Demo Training Co > North"
+default_roles = ["Student"]
+role_map = [{ claim = "groups", value = "b7a3e2c1-0000-4000-8000-00000000a001", role = "Trainer" }]
+trust_upstream_mfa = true
+
+[[tenant.connection]]
+name = "plain-idp"
+kind = "oidc"
+display_name = "Plain IdP"
+issuer = "http://127.0.0.1:$plain_port"
+client_id = "lanyard"
+client_secret = "lanyard-upstream-secret"
+domains = ["plain.test"]
+default_roles = ["Student"]
+EOF
+"$bin" apply "$work/realm.toml" >/dev/null
 "$bin" serve >"$work/serve.log" 2>&1 &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid $entra_pid $plain_pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"' EXIT
 ready() {
   local url="$1" log="$2"
   for _ in $(seq 1 100); do

@@ -8,6 +8,8 @@
 //   alice@acme.test  groups [TRAINERS], roles [Training.Admin]
 //   bob@acme.test    no groups
 //   carol@acme.test  email_verified (for linking tests)
+// With PLAIN=1 it is a plain provider instead (issuer http://127.0.0.1:$PORT, no Entra claims,
+// emails verified): "any standard OpenID Connect provider".
 // Listens on 127.0.0.1:$PORT and prints "ready" when it does.
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -16,14 +18,17 @@ import * as jose from 'jose';
 const port = Number(process.env.PORT);
 const tid = process.env.TID || '72f988bf-86f1-41af-91ab-2d7cd011db47';
 const redirect = process.env.REDIRECT_URI;
+if (!redirect) throw new Error('REDIRECT_URI must be set');
 const base = `http://127.0.0.1:${port}`;
-const prefix = `/${tid}/v2.0`;
+const plain = process.env.PLAIN === '1';
+const prefix = plain ? '' : `/${tid}/v2.0`;
 const TRAINERS = 'b7a3e2c1-0000-4000-8000-00000000a001';
 
 const people = {
   'alice@acme.test': { oid: '00000000-0000-4000-8000-0000000a11ce', given_name: 'Alice', family_name: 'Acme', groups: [TRAINERS], roles: ['Training.Admin'] },
   'bob@acme.test': { oid: '00000000-0000-4000-8000-000000000b0b', given_name: 'Bob', family_name: 'Acme', groups: [], roles: [] },
   'carol@acme.test': { oid: '00000000-0000-4000-8000-0000000ca401', given_name: 'Carol', family_name: 'Acme', groups: [], roles: [], email_verified: true },
+  'dave@plain.test': { oid: 'dave-at-plain', given_name: 'Dave', family_name: 'Plain', groups: [], roles: [], email_verified: true },
 };
 
 const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
@@ -52,11 +57,13 @@ const provider = new Provider(`${base}${prefix}`, {
     const p = people[email];
     return {
       accountId: sub,
-      claims: () => ({
-        sub, tid, oid: p.oid, email, email_verified: p.email_verified,
-        name: `${p.given_name} ${p.family_name}`, given_name: p.given_name, family_name: p.family_name,
-        preferred_username: email, groups: p.groups, roles: p.roles,
-      }),
+      claims: () => (plain
+        ? { sub, email, email_verified: true, name: `${p.given_name} ${p.family_name}`, given_name: p.given_name, family_name: p.family_name }
+        : {
+          sub, tid, oid: p.oid, email, email_verified: p.email_verified,
+          name: `${p.given_name} ${p.family_name}`, given_name: p.given_name, family_name: p.family_name,
+          preferred_username: email, groups: p.groups, roles: p.roles,
+        }),
     };
   },
   async loadExistingGrant(ctx) {
@@ -106,6 +113,8 @@ http.createServer(async (req, res) => {
     own.issuer = `${base}/{tenantid}/v2.0`;
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify(own));
+  } else if (plain) {
+    callback(req, res);
   } else if (req.url.startsWith(prefix)) {
     // Mounted under the tenant's path: oidc-provider reads the mount from originalUrl.
     req.originalUrl = req.url;
