@@ -143,6 +143,9 @@ pub struct ClientSpec {
     /// Everyone signing in to this client must use a second factor.
     #[serde(default)]
     pub require_mfa: bool,
+    /// The upstream connection this client's people sign in through (no sign-in page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
 }
 
 /// Checks one redirect URI: absolute, no fragment, and https unless on loopback (RFC 9700

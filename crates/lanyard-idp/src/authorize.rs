@@ -42,6 +42,9 @@ pub struct AuthRequest {
     pub max_age: Option<i64>,
     /// `login_hint`.
     pub login_hint: Option<String>,
+    /// `domain_hint` (the person's home domain, as Entra ID apps send it).
+    #[serde(default)]
+    pub domain_hint: Option<String>,
     /// `acr_values`, in order of preference.
     pub acr_values: Vec<String>,
 }
@@ -88,10 +91,11 @@ pub struct CodeGrant {
 }
 
 /// The longest value each carried parameter may have (bytes).
-pub const PARAM_LIMITS: [(&str, usize); 4] = [
+pub const PARAM_LIMITS: [(&str, usize); 5] = [
     ("state", 2048),
     ("nonce", 512),
     ("login_hint", 256),
+    ("domain_hint", 253),
     ("acr_values", 512),
 ];
 
@@ -285,6 +289,7 @@ pub async fn validate(
         prompt,
         max_age,
         login_hint: params.get("login_hint").map(|s| s.to_string()),
+        domain_hint: params.get("domain_hint").map(|s| s.trim().to_lowercase()),
         acr_values: params
             .get("acr_values")
             .map(|a| {

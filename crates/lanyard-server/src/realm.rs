@@ -162,6 +162,8 @@ struct ClientDoc {
     refresh_token_ttl_secs: Option<i64>,
     #[serde(default)]
     require_mfa: bool,
+    /// The connection this client's people sign in through.
+    connection: Option<String>,
 }
 
 fn default_preset() -> Spanned<String> {
@@ -788,6 +790,19 @@ pub fn parse_at(
                 connections.push(rec);
             }
         }
+        for c in &td.client {
+            if let Some(n) = &c.get_ref().connection {
+                if !connection_names.contains(n) {
+                    cx.at(
+                        c,
+                        format!(
+                            "client {}: no connection {n:?} in this tenant",
+                            c.get_ref().client_id
+                        ),
+                    );
+                }
+            }
+        }
         plan.tenants.push(TenantPlan {
             slug: td.slug.get_ref().clone(),
             name: td.name.clone(),
@@ -1014,6 +1029,7 @@ fn client(cx: &mut Lines<'_>, c: &Spanned<ClientDoc>) -> Option<lanyard_core::Cl
         access_token_ttl_secs: d.access_token_ttl_secs.unwrap_or(600),
         refresh_token_ttl_secs: d.refresh_token_ttl_secs.unwrap_or(30 * 86_400),
         require_mfa: d.require_mfa,
+        connection: d.connection.clone(),
     };
     for p in spec.validate() {
         cx.at(c, format!("client {who}: {p}"));

@@ -299,6 +299,8 @@ fn wants(authn: &SamlAuthn, app_requires_mfa: bool) -> Wants {
         },
         login_hint: None,
         app_requires_mfa,
+        upstream: None,
+        domain_hint: None,
     }
 }
 

@@ -48,6 +48,8 @@ fn wants(req: &AuthRequest, app_requires_mfa: bool) -> Wants {
         acr_values: req.acr_values.clone(),
         login_hint: req.login_hint.clone(),
         app_requires_mfa,
+        upstream: None,
+        domain_hint: req.domain_hint.clone(),
     }
 }
 
@@ -93,7 +95,10 @@ async fn authorize(
         ))
         .into_response()
     };
-    let w = wants(&req, client.require_mfa);
+    let w = Wants {
+        upstream: client.connection.clone(),
+        ..wants(&req, client.require_mfa)
+    };
     let origin = Origin::Oidc(req.clone());
     let tenant = client.tenant_id;
     match flow::start(&app, jar, tenant, client.name.clone(), origin, w).await {

@@ -246,7 +246,24 @@ pub(crate) async fn start(
         _ => {
             let (jar, j) = journey::start(app, jar, tenant, app_name, origin, wants);
             match journey::seal(app, &j) {
-                Ok(sealed) => Ok(Moved::Page(jar, j.url(&sealed))),
+                Ok(sealed) => {
+                    // Straight to an upstream when the app names one, or names a domain one
+                    // of the tenant's connections lists.
+                    let upstream = match (&j.wants.upstream, &j.wants.domain_hint) {
+                        (Some(name), _) => Some(name.clone()),
+                        (None, Some(domain)) => {
+                            let all = super::upstreams::connections(app, tenant).await?;
+                            super::upstreams::by_domain(&all, &format!("@{domain}"))
+                                .map(|c| c.name.clone())
+                        }
+                        (None, None) => None,
+                    };
+                    let url = match upstream {
+                        Some(name) => super::upstreams::start_url(&name, &sealed),
+                        None => j.url(&sealed),
+                    };
+                    Ok(Moved::Page(jar, url))
+                }
                 Err(SealError::TooLarge) => Err(Trouble::TooLarge),
                 Err(e) => Err(Trouble::Unavailable(e.to_string())),
             }

@@ -61,6 +61,12 @@ pub(crate) struct Wants {
     pub(crate) login_hint: Option<String>,
     /// The app's registration demands a second factor.
     pub(crate) app_requires_mfa: bool,
+    /// The upstream connection the app's people sign in through (no sign-in page).
+    #[serde(default)]
+    pub(crate) upstream: Option<String>,
+    /// The person's home domain, if the app knows it (`domain_hint`).
+    #[serde(default)]
+    pub(crate) domain_hint: Option<String>,
 }
 
 /// The person a journey has come to know, and how he has proved himself so far.

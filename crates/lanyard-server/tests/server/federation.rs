@@ -507,3 +507,66 @@ fn test_mapping_previews_a_person_and_the_realm_refuses_unsafe_connections() {
         assert!(err.contains(want), "{want} not in {err}");
     }
 }
+
+#[tokio::test]
+async fn an_app_can_send_its_people_straight_to_their_employer() {
+    let acme_lms = r#"
+[[tenant.client]]
+client_id = "acme-lms"
+name = "Acme LMS"
+type = "public"
+redirect_uris = ["http://127.0.0.1:8088/callback"]
+grant_types = ["authorization_code"]
+scopes = ["openid", "profile", "email", "roles"]
+connection = "acme-entra"
+"#;
+    let Some((l, _u)) = set_up(acme_lms).await else {
+        return;
+    };
+    let (verifier, challenge) = pkce();
+    // A client that names a connection: no sign-in page, straight to it.
+    let b = Browser::new(&l.base);
+    let mut req = app_request(&challenge, "s", "n");
+    req[0] = ("client_id", "acme-lms");
+    req[3] = ("scope", "openid profile email roles");
+    let r = b.authorize(&req).await;
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(loc.starts_with("/federation/acme-entra/start?"), "{loc}");
+    let (r, _, _) = follow(&b, &format!("{}{loc}", l.base), "bob@acme.test", "pw").await;
+    let code = query_param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let t: Value = reqwest::Client::new()
+        .post(format!("{}/token", l.base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", APP_REDIRECT),
+            ("client_id", "acme-lms"),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        claims(t["id_token"].as_str().unwrap())["email"],
+        "bob@acme.test"
+    );
+    // domain_hint from any app goes to the connection listing that domain; others see the page.
+    let b = Browser::new(&l.base);
+    let mut hinted = app_request(&challenge, "s", "n");
+    hinted.push(("domain_hint", "acme.test"));
+    let loc = b.authorize(&hinted).await.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(loc.starts_with("/federation/acme-entra/start?"), "{loc}");
+    let mut other = app_request(&challenge, "s", "n");
+    other.push(("domain_hint", "elsewhere.test"));
+    let loc = b.authorize(&other).await.headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(loc.starts_with("/login?"), "{loc}");
+}
