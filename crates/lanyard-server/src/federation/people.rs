@@ -113,11 +113,20 @@ pub(crate) async fn resolve(
                         .await?;
                     update(app, &actor, &view, u, mapped, &given, &grantable).await?
                 }
-                Some(_) => {
-                    return Ok(Err(Refusal::EmailTaken {
-                        email: mapped.email.clone().unwrap_or_default(),
-                        verified: mapped.email_verified,
-                    }))
+                Some(u) => {
+                    // The person with this email may be this very upstream person, made a
+                    // moment ago by his own first sign-in in another tab or process.
+                    let linked_now = app
+                        .store
+                        .federated_user(tenant, &c.name, &mapped.subject)
+                        .await?;
+                    if linked_now != Some(u.id) {
+                        return Ok(Err(Refusal::EmailTaken {
+                            email: mapped.email.clone().unwrap_or_default(),
+                            verified: mapped.email_verified,
+                        }));
+                    }
+                    update(app, &actor, &view, u, mapped, &given, &grantable).await?
                 }
                 None => {
                     let location_id = match &c.location {
