@@ -70,6 +70,28 @@ async fn json_tx(
     }
 }
 
+/// The journey of a passkey call waiting at its second factor: the person, and the ceremony
+/// state it holds (the caller puts back what it leaves).
+async fn at_second_factor(
+    app: &App,
+    jar: &CookieJar,
+    reference: &str,
+    csrf: &str,
+    rid: &str,
+) -> Result<(Journey, Person, Option<Value>), Response> {
+    let t = json_tx(app, jar, reference, csrf, purpose(Step::SecondFactor), rid).await?;
+    match t.stage.clone() {
+        Stage::SecondFactor {
+            person,
+            passkey_state,
+        } => Ok((t, person, passkey_state)),
+        _ => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "No passkey sign-in is possible here. Please start again.",
+        )),
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct PasskeyStart {
     tx: String,
@@ -94,28 +116,10 @@ pub(crate) async fn passkey_options(
     let rid = request_id(&headers);
     match b.mode.as_str() {
         "second" => {
-            let mut t = match json_tx(
-                &app,
-                &jar,
-                &b.tx,
-                &b.csrf,
-                purpose(Step::SecondFactor),
-                &rid,
-            )
-            .await
+            let (mut t, person, _) = match at_second_factor(&app, &jar, &b.tx, &b.csrf, &rid).await
             {
-                Ok(t) => t,
+                Ok(x) => x,
                 Err(r) => return r,
-            };
-            let Stage::SecondFactor {
-                person,
-                passkey_state,
-            } = &mut t.stage
-            else {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "No passkey sign-in is possible here.",
-                );
             };
             let keys = match factors(&app, person.user_id).await {
                 Ok(f) => f.passkeys,
@@ -125,7 +129,10 @@ pub(crate) async fn passkey_options(
                 Ok(x) => x,
                 Err(e) => return json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             };
-            *passkey_state = serde_json::to_value(&state).ok();
+            t.stage = Stage::SecondFactor {
+                person,
+                passkey_state: serde_json::to_value(&state).ok(),
+            };
             match journey::save(&app, &t).await {
                 Ok(()) => Json(options).into_response(),
                 Err(e) => unavailable(&rid, "could not store a sign-in", e),
@@ -217,32 +224,17 @@ pub(crate) async fn passkey_finish(
             }
         }
         None => {
-            let mut t = match json_tx(
-                &app,
-                &jar,
-                &b.tx,
-                &b.csrf,
-                purpose(Step::SecondFactor),
-                &rid,
-            )
-            .await
-            {
-                Ok(t) => t,
-                Err(r) => return r,
-            };
+            let (mut t, person, passkey_state) =
+                match at_second_factor(&app, &jar, &b.tx, &b.csrf, &rid).await {
+                    Ok(x) => x,
+                    Err(r) => return r,
+                };
             // Ceremony state is single-use: it leaves the journey before it is checked.
-            let Stage::SecondFactor {
-                person,
-                passkey_state,
-            } = &mut t.stage
-            else {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "Please start the passkey sign-in again.",
-                );
+            t.stage = Stage::SecondFactor {
+                person: person.clone(),
+                passkey_state: None,
             };
-            let person = person.clone();
-            let Some(state) = passkey_state.take() else {
+            let Some(state) = passkey_state else {
                 return json_error(
                     StatusCode::BAD_REQUEST,
                     "Please start the passkey sign-in again.",

@@ -120,59 +120,56 @@ fn absolute(base: &str, current: &str, location: &str) -> String {
     }
 }
 
-/// Follows redirects from `url`, signing in at the stand-in as `login` when its form shows,
-/// until Lanyard answers something that is not a redirect to follow. Returns the last
-/// response and its URL, and the callback URL met on the way.
-async fn follow(
-    b: &Browser,
-    url: &str,
-    login: &str,
-    password: &str,
-) -> (reqwest::Response, String, Option<String>) {
-    let mut url = url.to_string();
-    let mut callback = None;
+/// From Lanyard's start URL through the stand-in (signing in there as `login`) up to the
+/// callback back to Lanyard, which is returned unvisited.
+async fn to_callback(b: &Browser, start: &str, login: &str, password: &str) -> String {
+    let mut url = start.to_string();
     for _ in 0..20 {
-        if url.contains("/federation/acme-entra/callback") {
-            callback = Some(url.clone());
-        }
         let r = b.http.get(&url).send().await.unwrap();
         if r.status().is_redirection() {
-            let loc = r.headers()["location"].to_str().unwrap().to_string();
-            if loc.starts_with(APP_REDIRECT) {
-                return (r, url, callback);
+            let next = absolute(&b.base, &url, r.headers()["location"].to_str().unwrap());
+            if next.contains("/federation/acme-entra/callback") {
+                return next;
             }
-            url = absolute(&b.base, &url, &loc);
+            url = next;
             continue;
         }
-        if !url.starts_with(&b.base) {
-            // The stand-in's sign-in form.
-            let html = r.text().await.unwrap();
-            let action = html
-                .split("action=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            let post = absolute(&b.base, &url, action);
-            let r = b
-                .http
-                .post(&post)
-                .form(&[("login", login), ("password", password)])
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                r.status().is_redirection(),
-                "upstream sign-in: {}",
-                r.status()
-            );
-            url = absolute(&b.base, &post, r.headers()["location"].to_str().unwrap());
-            continue;
-        }
-        return (r, url, callback);
+        assert!(
+            !url.starts_with(&b.base),
+            "Lanyard answered {} at {url}",
+            r.status()
+        );
+        // The stand-in's sign-in form.
+        let html = r.text().await.unwrap();
+        let action = html
+            .split("action=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let post = absolute(&b.base, &url, action);
+        let r = b
+            .http
+            .post(&post)
+            .form(&[("login", login), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_redirection(),
+            "upstream sign-in: {}",
+            r.status()
+        );
+        url = absolute(&b.base, &post, r.headers()["location"].to_str().unwrap());
     }
     panic!("too many redirects");
+}
+
+/// The whole trip from the start URL: Lanyard's answer to the callback.
+async fn follow(b: &Browser, start: &str, login: &str, password: &str) -> reqwest::Response {
+    let callback = to_callback(b, start, login, password).await;
+    b.http.get(&callback).send().await.unwrap()
 }
 
 /// The sign-in page's button for the connection.
@@ -228,7 +225,7 @@ async fn signs_in_through_entra(l: &Lanyard) {
     let start = button(&b, &app_request(&challenge, "s1", "n1")).await;
     // Alice did MFA at Entra (the connection trusts it): no second factor asked here, though
     // Local Administrator is a role the demo's policy would ask one of.
-    let (r, _, _) = follow(&b, &start, "alice@acme.test", "pw-mfa").await;
+    let r = follow(&b, &start, "alice@acme.test", "pw-mfa").await;
     assert_eq!(r.status(), 303);
     let loc = r.headers()["location"].to_str().unwrap();
     assert_eq!(query_param(loc, "state").as_deref(), Some("s1"));
@@ -279,7 +276,7 @@ async fn signs_in_through_entra(l: &Lanyard) {
     let b2 = Browser::new(&l.base);
     let (verifier, challenge) = pkce();
     let start = button(&b2, &app_request(&challenge, "s3", "n3")).await;
-    let (r, _, _) = follow(&b2, &start, "alice@acme.test", "pw-mfa").await;
+    let r = follow(&b2, &start, "alice@acme.test", "pw-mfa").await;
     let loc = r.headers()["location"].to_str().unwrap();
     let t2: Value = exchange(&l.base, &query_param(loc, "code").unwrap(), &verifier)
         .await
@@ -298,7 +295,7 @@ async fn signs_in_through_entra(l: &Lanyard) {
     let b3 = Browser::new(&l.base);
     let (_, challenge) = pkce();
     let start = button(&b3, &app_request(&challenge, "s4", "n4")).await;
-    let (r, _, _) = follow(&b3, &start, "alice@acme.test", "pw-mfa").await;
+    let r = follow(&b3, &start, "alice@acme.test", "pw-mfa").await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("suspended"));
 }
@@ -319,7 +316,7 @@ async fn home_realm_discovery_sends_an_email_domain_to_its_employer_and_untruste
     assert_eq!(r.status(), 303);
     let start = format!("{}{}", l.base, r.headers()["location"].to_str().unwrap());
     assert!(start.contains("/federation/acme-entra/start"), "{start}");
-    let (r, _, _) = follow(&b, &start, "bob@acme.test", "pw").await;
+    let r = follow(&b, &start, "bob@acme.test", "pw").await;
     let loc = r.headers()["location"].to_str().unwrap();
     let t: Value = exchange(&l.base, &query_param(loc, "code").unwrap(), &verifier)
         .await
@@ -349,35 +346,7 @@ location = "Demo Training Co > North > Leeds"
     let attacker = Browser::new(&l.base);
     let (_, challenge) = pkce();
     let start = button(&attacker, &app_request(&challenge, "a", "n")).await;
-    let mut url = start;
-    let callback = loop {
-        let r = attacker.http.get(&url).send().await.unwrap();
-        if !r.status().is_redirection() {
-            let html = r.text().await.unwrap();
-            let action = html
-                .split("action=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
-            let post = absolute(&l.base, &url, action);
-            let r = attacker
-                .http
-                .post(&post)
-                .form(&[("login", "bob@acme.test"), ("password", "pw")])
-                .send()
-                .await
-                .unwrap();
-            url = absolute(&l.base, &post, r.headers()["location"].to_str().unwrap());
-            continue;
-        }
-        let next = absolute(&l.base, &url, r.headers()["location"].to_str().unwrap());
-        if next.contains("/federation/acme-entra/callback") {
-            break next;
-        }
-        url = next;
-    };
+    let callback = to_callback(&attacker, &start, "bob@acme.test", "pw").await;
     // Planted in a victim's browser (login CSRF), the callback signs nobody in.
     let victim = Browser::new(&l.base);
     let (_, challenge) = pkce();
@@ -401,7 +370,7 @@ location = "Demo Training Co > North > Leeds"
     let b = Browser::new(&l.base);
     let (_, challenge) = pkce();
     let start = button(&b, &app_request(&challenge, "c", "n")).await;
-    let (r, _, _) = follow(&b, &start, "carol@acme.test", "pw").await;
+    let r = follow(&b, &start, "carol@acme.test", "pw").await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("already exists"));
 }
@@ -532,7 +501,7 @@ connection = "acme-entra"
     let r = b.authorize(&req).await;
     let loc = r.headers()["location"].to_str().unwrap().to_string();
     assert!(loc.starts_with("/federation/acme-entra/start?"), "{loc}");
-    let (r, _, _) = follow(&b, &format!("{}{loc}", l.base), "bob@acme.test", "pw").await;
+    let r = follow(&b, &format!("{}{loc}", l.base), "bob@acme.test", "pw").await;
     let code = query_param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
     let t: Value = reqwest::Client::new()
         .post(format!("{}/token", l.base))
