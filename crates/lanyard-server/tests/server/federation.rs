@@ -539,3 +539,53 @@ connection = "acme-entra"
         .to_string();
     assert!(loc.starts_with("/login?"), "{loc}");
 }
+
+#[tokio::test]
+async fn a_verified_email_links_the_local_person_when_the_connection_allows_it() {
+    let mut l = Lanyard::prepare(&[]);
+    let Some(u) = upstream(&l.base) else {
+        return;
+    };
+    let carol = r#"
+[[tenant.user]]
+given_name = "Carol"
+family_name = "Local"
+email = "carol@acme.test"
+password = "Lanyard-demo-pass-2026"
+roles = ["Student"]
+location = "Demo Training Co > North > Leeds"
+"#;
+    let realm = std::fs::read_to_string(demo_file()).unwrap()
+        + &connection(&u, "link_existing_by_email = true")
+        + carol;
+    l.apply(&realm);
+    l.start().await;
+    // Who she is here (her password no longer signs her in: acme.test goes to Entra).
+    let shown =
+        String::from_utf8_lossy(&l.cli(&["user", "show", "carol@acme.test"]).stdout).to_string();
+    let local_id = shown
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("user show prints the id")
+        .to_string();
+    let b = Browser::new(&l.base);
+    let (verifier, challenge) = pkce();
+    let start = button(&b, &app_request(&challenge, "s", "n")).await;
+    let r = follow(&b, &start, "carol@acme.test", "pw").await;
+    assert_eq!(r.status(), 303);
+    let loc = r.headers()["location"].to_str().unwrap();
+    let t: Value = exchange(&l.base, &query_param(loc, "code").unwrap(), &verifier)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(
+        id["sub"],
+        local_id.as_str(),
+        "the upstream sign-in made another Carol"
+    );
+    // Her family name now comes from the upstream; her local location stays.
+    assert_eq!(id["family_name"], "Acme");
+    assert_eq!(id["location"]["path"], "Demo Training Co > North > Leeds");
+}
