@@ -96,6 +96,8 @@ pub struct TenantView {
     roles: Vec<lanyard_core::Role>,
     accounts: Vec<lanyard_core::Account>,
     tree: lanyard_core::LocationTree,
+    /// Its upstream OpenID Connect connections (without their secrets).
+    connections: Vec<lanyard_federation::OidcConnection>,
 }
 
 impl TenantView {
@@ -110,6 +112,11 @@ impl TenantView {
         held: &std::collections::BTreeSet<lanyard_core::RoleId>,
     ) -> Vec<String> {
         self.held(held).map(|r| r.name.clone()).collect()
+    }
+
+    /// The tenant's upstream OpenID Connect connections (secrets left out).
+    pub fn connections(&self) -> &[lanyard_federation::OidcConnection] {
+        &self.connections
     }
 
     /// A role by name (case-insensitive).
@@ -157,6 +164,13 @@ pub async fn tenant_view(
         roles: store.roles(tenant).await?,
         accounts: store.accounts(tenant).await?,
         tree,
+        connections: store
+            .connections(tenant)
+            .await?
+            .into_iter()
+            .filter(|r| r.kind == "oidc")
+            .filter_map(|r| serde_json::from_value(r.spec).ok())
+            .collect(),
     })
 }
 

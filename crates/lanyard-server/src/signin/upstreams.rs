@@ -12,14 +12,8 @@ pub(crate) async fn connections(
     app: &App,
     tenant: TenantId,
 ) -> Result<Vec<OidcConnection>, Trouble> {
-    Ok(app
-        .store
-        .connections(tenant)
-        .await?
-        .into_iter()
-        .filter(|r| r.kind == "oidc")
-        .filter_map(|r| serde_json::from_value::<OidcConnection>(r.spec).ok())
-        .collect())
+    // From the tenant's shared view (cached briefly): the sign-in page reads them every time.
+    Ok(app.directory.tenant(tenant).await?.connections().to_vec())
 }
 
 /// The connection whose domains include `login`'s email domain.
