@@ -31,7 +31,7 @@ export LANYARD_BIN="$bin"   # the SAML suites register their SPs with `lanyard s
 free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 entra_port="$(free)" plain_port="$(free)" tid=72f988bf-86f1-41af-91ab-2d7cd011db47
 upstream() {  # name port plain
-  PORT="$2" TID="$tid" PLAIN="$3" REDIRECT_URI="$LANYARD_ISSUER/federation/$1/callback" \
+  PORT="$2" TID="$tid" PLAIN="$3" REDIRECT_URI="$LANYARD_ISSUER/federation/$1/callback http://localhost:$port/federation/$1/callback" \
     node tests/interop/upstream/entra.mjs >"$work/$1.out" 2>"$work/$1.log" &
 }
 upstream acme-entra "$entra_port" 0; entra_pid=$!

@@ -179,6 +179,9 @@ pub struct SamlSpSpec {
     /// links the browser there. Off unless the SP is registered for it.
     #[serde(default)]
     pub idp_initiated: bool,
+    /// The upstream connection this SP's people sign in through (no sign-in page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
     /// How long an assertion may be used (seconds).
     pub assertion_ttl_secs: i64,
 }
@@ -217,6 +220,7 @@ impl SamlSpSpec {
             role_map: BTreeMap::new(),
             require_mfa: false,
             idp_initiated: false,
+            connection: None,
             assertion_ttl_secs: 300,
         }
     }

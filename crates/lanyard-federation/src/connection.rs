@@ -37,6 +37,24 @@ pub struct OidcConnection {
     pub link_existing_by_email: bool,
     /// Accept the upstream's MFA (`amr` with `mfa`) as Lanyard's.
     pub trust_upstream_mfa: bool,
+    /// Make a person just in time on his first sign-in; when off, only people already linked
+    /// (or linked by email) get in.
+    #[serde(default = "yes")]
+    pub create_people: bool,
+    /// How long a call to the upstream (discovery, keys, code exchange) may take, seconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Seconds a call to an upstream may take unless its connection says otherwise.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 10;
+
+fn default_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
 }
 
 impl OidcConnection {
@@ -95,6 +113,9 @@ impl OidcConnection {
         }
         if !self.scopes.iter().any(|s| s == "openid") {
             out.push(("scopes", "must include openid".into()));
+        }
+        if !(1..=60).contains(&self.timeout_secs) {
+            out.push(("timeout_secs", "must be between 1 and 60".into()));
         }
         for d in &self.domains {
             if d.is_empty() || d.contains('@') || d.contains('/') || d != &d.to_lowercase() {

@@ -77,8 +77,8 @@ impl Upstream {
     /// The upstream of `c`, nothing fetched yet.
     pub fn new(c: &OidcConnection) -> Result<Self, UpstreamError> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(c.timeout_secs))
+            .connect_timeout(Duration::from_secs(c.timeout_secs.min(5)))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| UpstreamError::Unreachable(e.to_string()))?;

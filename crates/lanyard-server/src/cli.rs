@@ -131,6 +131,9 @@ pub enum SamlCommand {
         /// Accept IdP-initiated sign-in (`/saml/init?sp=…`) for this SP.
         #[arg(long)]
         idp_initiated: bool,
+        /// Send this SP's people straight to this upstream connection of the tenant.
+        #[arg(long)]
+        connection: Option<String>,
     },
     /// List a tenant's service providers.
     List {
@@ -607,6 +610,7 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
             sign_response,
             require_mfa,
             idp_initiated,
+            connection,
         } => {
             let t = app
                 .store
@@ -655,6 +659,11 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
                 }
                 (None, None) => bail!("give --metadata-file or --metadata-url"),
             };
+            if let Some(n) = &connection {
+                if app.store.connection(t.id, n).await?.is_none() {
+                    bail!("tenant {tenant} has no connection {n:?}");
+                }
+            }
             let attributes = (!attributes.is_empty()).then(|| {
                 attributes
                     .iter()
@@ -680,6 +689,7 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
                 role_map: Default::default(),
                 require_mfa,
                 idp_initiated,
+                connection,
                 assertion_ttl_secs: None,
             };
             let spec = match crate::realm::sp_spec(Some(&xml), o) {

@@ -55,6 +55,12 @@ pub struct LoginPage {
     pub error: Option<String>,
     /// Upstream identity providers offered: (label, start URL).
     pub upstreams: Vec<(String, String)>,
+    /// The login can be typed (not yet given on an earlier step).
+    pub ask_login: bool,
+    /// The password is asked on this page.
+    pub ask_password: bool,
+    /// On the password step: where "Use another account" leads.
+    pub other_account: Option<String>,
 }
 
 /// A message (error, refusal, confirmation).

@@ -93,6 +93,8 @@ struct ConnectionDoc {
     link_existing_by_email: bool,
     #[serde(default)]
     trust_upstream_mfa: bool,
+    create_people: Option<bool>,
+    timeout_secs: Option<u64>,
 }
 
 /// A SAML service provider: from its metadata (a file next to the realm file, or inline),
@@ -122,6 +124,8 @@ struct SamlSpDoc {
     #[serde(default)]
     idp_initiated: bool,
     assertion_ttl_secs: Option<i64>,
+    /// The connection this SP's people sign in through.
+    connection: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -361,6 +365,8 @@ pub struct SpOverrides {
     pub require_mfa: bool,
     /// Accept IdP-initiated sign-in.
     pub idp_initiated: bool,
+    /// The upstream connection its people sign in through.
+    pub connection: Option<String>,
     /// Assertion lifetime.
     pub assertion_ttl_secs: Option<i64>,
 }
@@ -482,6 +488,7 @@ pub fn sp_spec(
         role_map: o.role_map,
         require_mfa: o.require_mfa,
         idp_initiated: o.idp_initiated,
+        connection: o.connection,
         assertion_ttl_secs: o.assertion_ttl_secs.unwrap_or(300),
     };
     problems.extend(spec.validate());
@@ -573,6 +580,7 @@ fn saml_sp(
         require_mfa: d.require_mfa,
         idp_initiated: d.idp_initiated,
         assertion_ttl_secs: d.assertion_ttl_secs,
+        connection: d.connection.clone(),
     };
     match sp_spec(metadata.as_deref(), o) {
         Ok(s) => Some(s),
@@ -803,6 +811,24 @@ pub fn parse_at(
                 }
             }
         }
+        for sp in &td.saml_sp {
+            if let Some(n) = &sp.get_ref().connection {
+                if !connection_names.contains(n) {
+                    let who = sp
+                        .get_ref()
+                        .entity_id
+                        .as_deref()
+                        .or(sp.get_ref().name.as_deref());
+                    cx.at(
+                        sp,
+                        format!(
+                            "sp {}: no connection {n:?} in this tenant",
+                            who.unwrap_or("(from its metadata)")
+                        ),
+                    );
+                }
+            }
+        }
         plan.tenants.push(TenantPlan {
             slug: td.slug.get_ref().clone(),
             name: td.name.clone(),
@@ -867,6 +893,10 @@ fn connection(
         role_map: d.role_map.clone(),
         link_existing_by_email: d.link_existing_by_email,
         trust_upstream_mfa: d.trust_upstream_mfa,
+        create_people: d.create_people.unwrap_or(true),
+        timeout_secs: d
+            .timeout_secs
+            .unwrap_or(lanyard_federation::connection::DEFAULT_TIMEOUT_SECS),
     };
     let mut ok = true;
     for (key, problem) in spec.problems() {

@@ -287,7 +287,7 @@ async fn post_to_sp(
 }
 
 /// What a SAML request asks of the sign-in.
-fn wants(authn: &SamlAuthn, app_requires_mfa: bool) -> Wants {
+fn wants(authn: &SamlAuthn, sp: &SamlSpSpec) -> Wants {
     Wants {
         force: authn.force_authn,
         passive: authn.is_passive,
@@ -298,8 +298,8 @@ fn wants(authn: &SamlAuthn, app_requires_mfa: bool) -> Wants {
             Vec::new()
         },
         login_hint: None,
-        app_requires_mfa,
-        upstream: None,
+        app_requires_mfa: sp.require_mfa,
+        upstream: sp.connection.clone(),
         domain_hint: None,
     }
 }
@@ -313,7 +313,7 @@ async fn start(
     rid: &str,
 ) -> Response {
     let tenant = sp.tenant_id;
-    let w = wants(&authn, sp.require_mfa);
+    let w = wants(&authn, sp);
     let origin = Origin::Saml(authn.clone());
     match flow::start(app, jar, tenant, sp.name.clone(), origin, w).await {
         Ok(Moved::Session(sso)) => answer(app, sp, &authn, sso, rid).await,

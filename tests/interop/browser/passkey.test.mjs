@@ -45,13 +45,22 @@ function backAtApp(p = page) {
   return Promise.all([request, settled]).then(([url]) => url);
 }
 
+// The demo tenant has connections listing email domains, so its page asks who first
+// (identifier-first), then for the password.
+async function typePassword(p, login, screenshot) {
+  await p.fill('#login', login);
+  await p.click('form[action="/login"] button[type=submit]');
+  await p.waitForSelector('#password');
+  assert.equal(await p.inputValue('#login'), login);
+  await p.fill('#password', PASSWORD);
+  if (screenshot) await shot(screenshot);
+  await p.click('form[action="/login"] button[type=submit]');
+}
+
 async function passwordStep(login, screenshot) {
   const req = authorizeRequest();
   await page.goto(req.url);
-  await page.fill('#login', login);
-  await page.fill('#password', PASSWORD);
-  if (screenshot) await shot(screenshot);
-  await page.click('form[action="/login"] button[type=submit]');
+  await typePassword(page, login, screenshot);
   return req;
 }
 
@@ -146,11 +155,30 @@ test('a person with a TOTP app sees the code form', async () => {
   const p = await ctx.newPage();
   const q = authorizeRequest();
   await p.goto(q.url);
-  await p.fill('#login', 'mfa@demo.test');
-  await p.fill('#password', PASSWORD);
-  await p.click('form[action="/login"] button[type=submit]');
+  await typePassword(p, 'mfa@demo.test');
   await p.waitForURL(/\/login\/mfa/);
   assert.ok(await p.isVisible('#code'));
   if (shots) await p.screenshot({ path: `${shots}/totp-step.png`, fullPage: true });
+  await ctx.close();
+});
+
+test('identifier first: a work email of a listed domain signs in at the employer, and back', async () => {
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  const q = authorizeRequest();
+  await p.goto(q.url);
+  assert.equal(await p.isVisible('#password'), false, 'the first step asks only who');
+  await p.fill('#login', 'bob@acme.test');
+  // Home-realm discovery: to the Entra stand-in, not a password field here.
+  await Promise.all([
+    p.waitForURL((u) => u.port === process.env.LANYARD_ENTRA_PORT),
+    p.click('form[action="/login"] button[type=submit]'),
+  ]);
+  await p.fill('input[name=login]', 'bob@acme.test');
+  await p.fill('input[name=password]', 'pw');
+  const back = backAtApp(p);
+  await p.click('button');
+  const amr = await amrOf(await back, q.verifier);
+  assert.deepEqual(amr, ['fed']);
   await ctx.close();
 });

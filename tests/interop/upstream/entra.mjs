@@ -2,7 +2,8 @@
 // Certified): the issuer is http://127.0.0.1:$PORT/$TID/v2.0, the multi-tenant discovery at
 // /organizations/v2.0/.well-known/openid-configuration names the issuer
 // http://127.0.0.1:$PORT/{tenantid}/v2.0 as Entra's does, and ID tokens carry tid, oid, upn,
-// groups and roles. One confidential client, "lanyard", redirects to $REDIRECT_URI.
+// groups and roles. One confidential client, "lanyard", redirects to $REDIRECT_URI
+// (space-separated when Lanyard is reached by more than one name).
 //
 // People (any password signs in; "mfa" in the password adds amr mfa):
 //   alice@acme.test  groups [TRAINERS], roles [Training.Admin]
@@ -37,7 +38,7 @@ const jwk = { ...(await jose.exportJWK(privateKey)), alg: 'RS256', kid: 'entra-1
 const provider = new Provider(`${base}${prefix}`, {
   clients: [{
     client_id: 'lanyard', client_secret: 'lanyard-upstream-secret',
-    redirect_uris: [redirect], response_types: ['code'], grant_types: ['authorization_code'],
+    redirect_uris: redirect.split(' '), response_types: ['code'], grant_types: ['authorization_code'],
     token_endpoint_auth_method: 'client_secret_basic',
   }],
   jwks: { keys: [jwk] },

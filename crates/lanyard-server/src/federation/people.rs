@@ -21,6 +21,8 @@ pub(crate) enum Refusal {
     Status(SignInRefusal),
     /// The mapping names roles or places the tenant does not have.
     Misconfigured(String),
+    /// Nobody here is linked to this upstream person, and the connection makes nobody.
+    NotProvisioned,
 }
 
 impl Refusal {
@@ -33,6 +35,7 @@ impl Refusal {
             Refusal::Status(SignInRefusal::Invited) => "Your account has not been activated yet. Please accept your invitation first.",
             Refusal::Status(SignInRefusal::NoSignInRole) => "Your account does not allow signing in. Please contact your administrator.",
             Refusal::Misconfigured(_) => "This sign-in option is not set up correctly. Please contact your administrator and quote the reference below.",
+            Refusal::NotProvisioned => "You do not have an account here yet. Please ask your administrator to add you, and quote the reference below.",
         }
     }
 
@@ -44,6 +47,7 @@ impl Refusal {
             ),
             Refusal::Status(r) => format!("{r:?}"),
             Refusal::Misconfigured(m) => m.clone(),
+            Refusal::NotProvisioned => "no person is linked to this upstream subject and the connection's create_people is off (just-in-time people disabled): add the person, or link him by a verified email with link_existing_by_email".into(),
         }
     }
 }
@@ -128,6 +132,7 @@ pub(crate) async fn resolve(
                     }
                     update(app, &actor, &view, u, mapped, &given, &grantable).await?
                 }
+                None if !c.create_people => return Ok(Err(Refusal::NotProvisioned)),
                 None => {
                     let location_id = match &c.location {
                         Some(p) => match view.location_by_path(p) {

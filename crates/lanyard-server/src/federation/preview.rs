@@ -83,7 +83,10 @@ pub async fn test_mapping(
             u.id,
             if c.link_existing_by_email { "allowed only for verified emails" } else { "off" }
         ),
-        (None, None) => "outcome:        a new person, made at the first sign-in".into(),
+        (None, None) if c.create_people => {
+            "outcome:        a new person, made at the first sign-in".into()
+        }
+        (None, None) => "outcome:        REFUSED: nobody here is linked to this subject and create_people is off".into(),
     });
     Ok(out)
 }

@@ -44,6 +44,14 @@ pub(crate) async fn buttons(app: &App, j: &Journey, reference: &str) -> Vec<(Str
     }
 }
 
+/// Whether the tenant's sign-in page asks for the login first: some connection of the
+/// journey's tenant lists email domains to discover.
+pub(crate) async fn discovers(app: &App, j: &Journey) -> bool {
+    connections(app, j.tenant_id)
+        .await
+        .is_ok_and(|cs| cs.iter().any(|c| !c.domains.is_empty()))
+}
+
 /// Where home-realm discovery sends `login` for journey `reference`, if anywhere.
 pub(crate) async fn discovered(
     app: &App,

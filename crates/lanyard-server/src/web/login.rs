@@ -3,7 +3,7 @@
 //! journey through [`flow::first_factor`].
 
 use super::{
-    moved_page, own_journey, page_for, refused_form, request_id, trouble_page, ClientAddr, TxQuery,
+    moved_page, own_journey, page_for, refused_form, request_id, trouble_page, ClientAddr,
 };
 use crate::app::App;
 use crate::extract::{PageForm, PageQuery};
@@ -28,6 +28,28 @@ struct Shown<'a> {
     error: Option<String>,
 }
 
+/// Which form the page shows. A tenant with a connection that lists email domains asks for
+/// the email or username first (home-realm discovery), then for the password; a tenant with
+/// nothing to discover asks for both at once.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Both,
+    Identifier,
+    Password,
+}
+
+impl Step {
+    /// The step the form shows for `login` (typed or hinted) in a tenant that does
+    /// (`discovers`) or does not use identifier-first sign-in.
+    fn for_login(discovers: bool, login: &str) -> Self {
+        match (discovers, login.trim().is_empty()) {
+            (false, _) => Step::Both,
+            (true, true) => Step::Identifier,
+            (true, false) => Step::Password,
+        }
+    }
+}
+
 async fn login_form(
     app: &App,
     reference: &str,
@@ -42,6 +64,8 @@ async fn login_form(
         login,
         error,
     } = shown;
+    let discovers = crate::signin::upstreams::discovers(app, t).await;
+    let step = Step::for_login(discovers, login);
     let form = LoginPage {
         page,
         client_name: t.app_name.clone(),
@@ -50,24 +74,54 @@ async fn login_form(
         login: login.to_string(),
         error,
         upstreams: crate::signin::upstreams::buttons(app, t, reference).await,
+        ask_login: step != Step::Password,
+        ask_password: step != Step::Identifier,
+        other_account: (step == Step::Password).then(|| other_account_url(reference)),
     };
     let mut targets: Vec<String> = pages::origin(t.origin.return_url()).into_iter().collect();
     targets.extend(crate::signin::upstreams::form_targets(app, t).await);
     pages::render(status, &form, &nonce, &targets)
 }
 
+/// The identifier step again, the hint forgotten ("Use another account").
+fn other_account_url(reference: &str) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("tx", reference)
+        .append_pair("other", "1")
+        .finish();
+    format!("/login?{q}")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginQuery {
+    tx: String,
+    /// Set by "Use another account": the app's login hint is not used.
+    other: Option<String>,
+}
+
 pub(crate) async fn login_page(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     jar: CookieJar,
-    PageQuery(q): PageQuery<TxQuery>,
+    PageQuery(q): PageQuery<LoginQuery>,
 ) -> Response {
     let rid = request_id(&headers);
     let t = match own_journey(&app, &jar, &q.tx, &rid).await {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let hint = t.wants.login_hint.clone().unwrap_or_default();
+    let hint = match q.other {
+        Some(_) => String::new(),
+        None => t.wants.login_hint.clone().unwrap_or_default(),
+    };
+    // A hinted login of a listed domain goes straight to its employer, as a typed one does.
+    if !hint.is_empty() {
+        match crate::signin::upstreams::discovered(&app, &t, &q.tx, &hint).await {
+            Ok(Some(url)) => return axum::response::Redirect::to(&url).into_response(),
+            Ok(None) => {}
+            Err(e) => return trouble_page(&app, Some(t.tenant_id), e, &rid).await,
+        }
+    }
     login_form(
         &app,
         &q.tx,
@@ -87,7 +141,9 @@ pub(crate) struct LoginForm {
     tx: String,
     csrf: String,
     login: String,
-    password: String,
+    /// Absent on the identifier step of identifier-first sign-in.
+    #[serde(default)]
+    password: Option<String>,
 }
 
 const WRONG: &str = "The email, username or password is not right.";
@@ -134,6 +190,19 @@ pub(crate) async fn login_submit(
         login: &f.login,
         error: Some(error.to_string()),
     };
+    // The identifier step of identifier-first sign-in, done: now the password. (Nothing here
+    // says whether the login exists.)
+    if f.password.is_none() && crate::signin::upstreams::discovers(&app, &t).await {
+        let shown = match f.login.trim().is_empty() {
+            true => shown(StatusCode::BAD_REQUEST, "Enter your email or username."),
+            false => Shown {
+                status: StatusCode::OK,
+                login: &f.login,
+                error: None,
+            },
+        };
+        return login_form(&app, &f.tx, &t, shown, &rid).await;
+    }
     match sign_in(&app, &t, &f, &addr).await {
         Ok(Outcome::Authenticated(user)) => {
             let tenant = t.tenant_id;
@@ -260,7 +329,7 @@ async fn sign_in(
             Some(u) => app.store.password_hash(u.id).await?,
             None => None,
         };
-        let password = Secret::new(f.password.clone());
+        let password = Secret::new(f.password.clone().unwrap_or_default());
         // Unknown people cost the same hashing work as known ones: timing reveals nothing.
         let verified = match hash {
             Some(h) => app.hasher.verify_admitted(admission, h, password).await,

@@ -8,12 +8,12 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub(super) const TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const TRAINERS: &str = "b7a3e2c1-0000-4000-8000-00000000a001";
 
 /// The stand-in, stopped on drop.
-struct Upstream {
-    child: Child,
+pub(super) struct Upstream {
+    pub(super) child: Child,
     issuer_template: String,
 }
 
@@ -30,7 +30,7 @@ fn repo() -> &'static Path {
 
 /// Starts the stand-in for a Lanyard at `base`, or `None` when its node modules are absent
 /// (outside `make test`, which installs them and requires them).
-fn upstream(base: &str) -> Option<Upstream> {
+pub(super) fn upstream(base: &str) -> Option<Upstream> {
     if !repo()
         .join("tests/interop/node_modules/oidc-provider")
         .exists()
@@ -71,7 +71,7 @@ fn upstream(base: &str) -> Option<Upstream> {
     })
 }
 
-fn connection(u: &Upstream, extra: &str) -> String {
+pub(super) fn connection(u: &Upstream, extra: &str) -> String {
     format!(
         r#"
 [[tenant.connection]]
@@ -96,11 +96,14 @@ trust_upstream_mfa = true
 }
 
 /// Lanyard with the demo realm and the connection; the stand-in started for it.
-async fn set_up(extra_realm: &str) -> Option<(Lanyard, Upstream)> {
+pub(super) async fn set_up(extra_realm: &str) -> Option<(Lanyard, Upstream)> {
     set_up_with(&[], extra_realm).await
 }
 
-async fn set_up_with(env: &[(&str, &str)], extra_realm: &str) -> Option<(Lanyard, Upstream)> {
+pub(super) async fn set_up_with(
+    env: &[(&str, &str)],
+    extra_realm: &str,
+) -> Option<(Lanyard, Upstream)> {
     let mut l = Lanyard::prepare(env);
     let u = upstream(&l.base)?;
     let realm = std::fs::read_to_string(demo_file()).unwrap() + &connection(&u, "") + extra_realm;
@@ -122,7 +125,7 @@ fn absolute(base: &str, current: &str, location: &str) -> String {
 
 /// From Lanyard's start URL through the stand-in (signing in there as `login`) up to the
 /// callback back to Lanyard, which is returned unvisited.
-async fn to_callback(b: &Browser, start: &str, login: &str, password: &str) -> String {
+pub(super) async fn to_callback(b: &Browser, start: &str, login: &str, password: &str) -> String {
     let mut url = start.to_string();
     for _ in 0..20 {
         let r = b.http.get(&url).send().await.unwrap();
@@ -167,13 +170,18 @@ async fn to_callback(b: &Browser, start: &str, login: &str, password: &str) -> S
 }
 
 /// The whole trip from the start URL: Lanyard's answer to the callback.
-async fn follow(b: &Browser, start: &str, login: &str, password: &str) -> reqwest::Response {
+pub(super) async fn follow(
+    b: &Browser,
+    start: &str,
+    login: &str,
+    password: &str,
+) -> reqwest::Response {
     let callback = to_callback(b, start, login, password).await;
     b.http.get(&callback).send().await.unwrap()
 }
 
 /// The sign-in page's button for the connection.
-async fn button(b: &Browser, params: &[(&str, &str)]) -> String {
+pub(super) async fn button(b: &Browser, params: &[(&str, &str)]) -> String {
     let (_, _, html) = b.login_form(b.authorize(params).await).await;
     assert!(
         html.contains("Sign in with Acme staff (Microsoft)"),

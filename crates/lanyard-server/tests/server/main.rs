@@ -5,6 +5,7 @@ mod attacks;
 mod cli;
 mod common;
 mod federation;
+mod federation_pages;
 mod http_errors;
 mod mfa;
 mod oidc;

@@ -16,8 +16,12 @@ fn now() -> String {
 }
 
 fn request(issuer: &str, sp: &str, dest: &str, extra: &str) -> String {
+    request_to(issuer, sp, "http://127.0.0.1:8089/saml/acs", dest, extra)
+}
+
+fn request_to(issuer: &str, sp: &str, acs: &str, dest: &str, extra: &str) -> String {
     format!(
-        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_{}" Version="2.0" IssueInstant="{}" Destination="{dest}" AssertionConsumerServiceURL="http://127.0.0.1:8089/saml/acs"{extra}><saml:Issuer>{sp}</saml:Issuer></samlp:AuthnRequest>"#,
+        r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_{}" Version="2.0" IssueInstant="{}" Destination="{dest}" AssertionConsumerServiceURL="{acs}"{extra}><saml:Issuer>{sp}</saml:Issuer></samlp:AuthnRequest>"#,
         uuid::Uuid::new_v4().simple(),
         now()
     )
@@ -40,6 +44,15 @@ pub(super) fn demo_sso(base: &str, extra: &str) -> String {
     format!(
         "/saml/sso?{}",
         redirect_query(&request(base, DEMO_SP, &sso, extra))
+    )
+}
+
+/// A Redirect-binding sign-in request from SP `sp` with ACS `acs`.
+pub(super) fn sp_sso(base: &str, sp: &str, acs: &str) -> String {
+    let sso = format!("{base}/saml/sso");
+    format!(
+        "/saml/sso?{}",
+        redirect_query(&request_to(base, sp, acs, &sso, ""))
     )
 }
 
