@@ -1,9 +1,17 @@
 // openid-client as the app, people signing in through upstream identity providers: the
 // multi-tenant Entra ID stand-in and a plain OpenID Connect provider (both node
 // oidc-provider, started by run.sh and connected to the demo tenant there).
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import * as client from 'openid-client';
+import samlify from 'samlify';
+import xmllint from '@authenio/samlify-xmllint-wasm';
 import { Browser } from './browser.mjs';
 
 const issuer = process.env.LANYARD_ISSUER;
@@ -42,7 +50,7 @@ async function throughUpstream(browser, url, button, login, password) {
   throw new Error('too many redirects');
 }
 
-async function signIn(button, login, password) {
+async function signIn(button, login, password, browser = new Browser()) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -50,7 +58,7 @@ async function signIn(button, login, password) {
     redirect_uri: REDIRECT, scope: 'openid profile email roles',
     code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state, nonce,
   });
-  const back = await throughUpstream(new Browser(), url.href, button, login, password);
+  const back = await throughUpstream(browser, url.href, button, login, password);
   return client.authorizationCodeGrant(app, new URL(back), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
 }
 
@@ -74,4 +82,49 @@ test('through a plain OpenID Connect provider', async () => {
   assert.deepEqual(claims.roles, ['Student']);
   assert.equal(claims.email, 'dave@plain.test');
   assert.equal(claims.given_name, 'Dave');
+});
+
+// A SAML SP (samlify, its messages schema-checked by xmllint) registered in the demo tenant.
+samlify.setSchemaValidator(xmllint);
+const { namespace } = samlify.Constants;
+const SP_ENTITY = `http://127.0.0.1:9/upstream-sp-${randomBytes(6).toString('hex')}`;
+let dir;
+let sp;
+let idp;
+
+before(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'lanyard-upstream-sp-'));
+  sp = samlify.ServiceProvider({
+    entityID: SP_ENTITY,
+    nameIDFormat: [namespace.format.emailAddress],
+    assertionConsumerService: [{ Binding: namespace.binding.post, Location: 'http://127.0.0.1:9/acs' }],
+    authnRequestsSigned: false,
+    wantAssertionsSigned: true,
+  });
+  const metadata = await (await fetch(`${issuer}/saml/metadata`)).text();
+  idp = samlify.IdentityProvider({ metadata: metadata.replace(/WantAuthnRequestsSigned="[^"]*"/, 'WantAuthnRequestsSigned="false"') });
+  const file = path.join(dir, 'sp.xml');
+  await writeFile(file, sp.getMetadata());
+  await promisify(execFile)(process.env.LANYARD_BIN, ['saml', 'import', '--tenant', 'demo', '--metadata-file', file,
+    '--attribute', 'roles', '--attribute', 'email', '--name-id-format', 'emailAddress'], { env: process.env, timeout: 15_000 });
+});
+
+after(async () => {
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+test('after an upstream sign-in, a SAML SP gets the same person from the SSO session, nothing asked', async () => {
+  const browser = new Browser();
+  const oidc = (await signIn('acme-entra', 'alice@acme.test', 'pw', browser)).claims();
+  const { context: url } = sp.createLoginRequest(idp, 'redirect', { relayState: 'after-upstream' });
+  const res = await browser.get(url);
+  assert.equal(res.status, 200, 'the SAML request was not answered from the session');
+  const html = await res.text();
+  assert.doesNotMatch(html, /name="password"|name="login"/, 'the person was asked to sign in again');
+  const saml = html.match(/name="SAMLResponse" value="([^"]*)"/)?.[1];
+  assert.ok(saml, 'no SAMLResponse posted to the SP');
+  const { extract } = await sp.parseLoginResponse(idp, 'post', { body: { SAMLResponse: saml, RelayState: 'after-upstream' } });
+  assert.equal(extract.nameID, 'alice@acme.test');
+  assert.equal(extract.attributes.email, oidc.email);
+  assert.ok([extract.attributes.roles].flat().includes('Trainer'));
 });
