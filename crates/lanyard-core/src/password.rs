@@ -2,8 +2,8 @@
 //! server runs it on a bounded blocking pool, never on the async workers).
 
 use crate::secret::Secret;
-use argon2::password_hash::{PasswordHasher, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2_rust::params::Memory;
+use argon2_rust::{Algorithm, Argon2, Hasher, Params, Version};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -30,8 +30,15 @@ impl Default for Argon2Params {
 }
 
 impl Argon2Params {
-    fn hasher(&self) -> Result<Argon2<'static>, PasswordError> {
-        let p = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+    fn hasher(&self) -> Result<Argon2, PasswordError> {
+        // Lanes are computed one after the other on the calling thread: the server's
+        // hashing threads are the parallelism.
+        let p = Params::builder()
+            .memory(Memory::kib(u64::from(self.memory_kib)))
+            .passes(self.iterations)
+            .lanes(self.parallelism)
+            .threads(1)
+            .build()
             .map_err(|e| PasswordError::BadParams(e.to_string()))?;
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, p))
     }
@@ -57,14 +64,15 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
+/// A PHC string read: an Argon2id hash with its salt, output and parameters.
+fn decoded(phc: &str) -> Option<argon2_rust::Decoded> {
+    argon2_rust::decode_string(phc, Algorithm::Argon2id).ok()
+}
+
 impl PasswordHash {
-    /// A hash read back from storage or a realm file; checked to be a PHC Argon2 string.
+    /// A hash read back from storage or a realm file; checked to be a PHC Argon2id string.
     pub fn parse(phc: &str) -> Result<Self, PasswordError> {
-        let parsed = argon2::password_hash::PasswordHash::new(phc)
-            .map_err(|_| PasswordError::MalformedHash)?;
-        if parsed.algorithm.as_str() != "argon2id" {
-            return Err(PasswordError::MalformedHash);
-        }
+        decoded(phc).ok_or(PasswordError::MalformedHash)?;
         Ok(Self(phc.to_string()))
     }
 
@@ -73,14 +81,13 @@ impl PasswordHash {
         &self.0
     }
 
-    /// Hashes `password` with fresh random salt.
+    /// Hashes `password` with a fresh random salt (16 bytes from the OS).
     pub fn create(password: &Secret, params: &Argon2Params) -> Result<Self, PasswordError> {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
         let h = params
             .hasher()?
-            .hash_password(password.expose().as_bytes(), &salt)
+            .hash_password_with_random_salt(password.expose().as_bytes())
             .map_err(|e| PasswordError::BadParams(e.to_string()))?;
-        Ok(Self(h.to_string()))
+        Ok(Self(h))
     }
 
     /// A hash with `params` that no password matches (random salt and random output, never
@@ -112,74 +119,57 @@ impl PasswordHash {
 
     /// [`PasswordHash::verify`] in `memory`, which is grown to the hash's memory cost and
     /// kept for the next call: a hashing thread that reuses one `HashMemory` neither
-    /// allocates, zeroes nor page-faults its 19 MiB again for every sign-in.
+    /// allocates nor page-faults its 19 MiB again for every sign-in. The memory is wiped
+    /// when each call returns (which is also the next call's zeroing).
     pub fn verify_in(&self, password: &Secret, memory: &mut HashMemory) -> bool {
-        let Ok(parsed) = argon2::password_hash::PasswordHash::new(&self.0) else {
-            return false;
-        };
         // The parameters come from the hash itself, so old hashes keep verifying after the
         // configured cost changes.
-        let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
+        let Some(d) = decoded(&self.0) else {
             return false;
         };
-        let (Ok(algorithm), Ok(params)) = (
-            Algorithm::try_from(parsed.algorithm),
-            Params::try_from(&parsed),
-        ) else {
-            return false;
+        let argon2 = Argon2::new(d.algorithm, d.version, d.params);
+        let hasher = match &mut memory.0 {
+            Some(h) => {
+                // Grown to the largest cost seen; stored hashes are written by Lanyard or an
+                // administrator's realm file, never by the person signing in.
+                h.set_argon2(argon2);
+                h
+            }
+            None => memory.0.insert(argon2.hasher()),
         };
-        let Ok(version) = parsed.version.map_or(Ok(Version::V0x13), Version::try_from) else {
-            return false;
-        };
-        let mut salt_buf = [0u8; argon2::password_hash::Salt::MAX_LENGTH];
-        let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
-            return false;
-        };
-        let mut out = [0u8; argon2::password_hash::Output::MAX_LENGTH];
-        let out = &mut out[..expected.len()];
-        let blocks = memory.blocks(params.block_count());
-        let computed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
-            password.expose().as_bytes(),
-            salt,
-            out,
-            blocks,
-        );
-        // `Output`'s equality is constant-time.
-        computed.is_ok() && argon2::password_hash::Output::new(out).is_ok_and(|o| o == expected)
+        // Constant-time comparison of the outputs inside.
+        hasher
+            .verify(password.expose().as_bytes(), &d.salt, &d.hash)
+            .is_ok()
     }
 
     /// Whether this hash was made with parameters other than `params` (and so should be
     /// re-hashed at the next successful sign-in).
     pub fn needs_rehash(&self, params: &Argon2Params) -> bool {
-        let Ok(parsed) = argon2::password_hash::PasswordHash::new(&self.0) else {
+        let Some(d) = decoded(&self.0) else {
             return true;
         };
-        let Ok(p) = Params::try_from(&parsed) else {
-            return true;
-        };
-        p.m_cost() != params.memory_kib
-            || p.t_cost() != params.iterations
-            || p.p_cost() != params.parallelism
+        d.params.memory_kib() != params.memory_kib
+            || d.params.passes() != params.iterations
+            || d.params.lanes() != params.parallelism
     }
 }
 
 /// Working memory for Argon2 (19 MiB at the default cost), kept between hashes by whoever
-/// owns it — the server gives one to each of its hashing threads.
+/// owns it — the server gives one to each of its hashing threads. Wiped after every use.
 #[derive(Default)]
-pub struct HashMemory(Vec<argon2::Block>);
+pub struct HashMemory(Option<Hasher>);
 
 impl HashMemory {
-    fn blocks(&mut self, count: usize) -> &mut [argon2::Block] {
-        if self.0.len() < count {
-            self.0.resize(count, argon2::Block::default());
-        }
-        &mut self.0[..count]
+    /// The blocks (1 KiB each) held now.
+    pub fn blocks(&self) -> usize {
+        self.0.as_ref().map_or(0, Hasher::reserved_blocks)
     }
 }
 
 impl fmt::Debug for HashMemory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "HashMemory({} blocks)", self.0.len())
+        write!(f, "HashMemory({} blocks)", self.blocks())
     }
 }
 
@@ -231,7 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn reused_memory_agrees_with_the_reference_verifier() {
+    fn reused_memory_agrees_with_the_previous_implementation() {
         use argon2::password_hash::PasswordVerifier;
         let small = Argon2Params {
             memory_kib: 8192,
@@ -245,7 +235,7 @@ mod tests {
         let mut memory = HashMemory::default();
         for h in [&default, &other, &default, &other] {
             for (pw, want) in [("right-password", true), ("wrong-password", false)] {
-                let reference = Argon2::default()
+                let reference = argon2::Argon2::default()
                     .verify_password(
                         pw.as_bytes(),
                         &argon2::password_hash::PasswordHash::new(h.as_str()).unwrap(),
@@ -266,6 +256,21 @@ mod tests {
         chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
         let tampered = PasswordHash::parse(&chars.into_iter().collect::<String>()).unwrap();
         assert!(!tampered.verify_in(&Secret::new("right-password"), &mut memory));
+    }
+
+    #[test]
+    fn hashes_stored_by_the_previous_implementation_keep_verifying() {
+        // Made by the RustCrypto `argon2` 0.5 crate Lanyard hashed with until 2026-12.
+        for phc in [
+            "$argon2id$v=19$m=19456,t=2,p=1$bGFueWFyZC1jb21wYXQtMQ$O7DIlo7ROSj+txaG3WCCyHqs7LmmUA5cpgWYJa291ZM",
+            "$argon2id$v=19$m=8192,t=1,p=2$bGFueWFyZC1jb21wYXQtMQ$tgAH59DLiT494PXpIRQPg7NlTb26FtTediemQPd1CUk",
+        ] {
+            let h = PasswordHash::parse(phc).unwrap();
+            let mut memory = HashMemory::default();
+            assert!(h.verify_in(&Secret::new("Lanyard-demo-pass-2026"), &mut memory));
+            assert!(!h.verify_in(&Secret::new("Lanyard-demo-pass-2027"), &mut memory));
+            assert!(h.verify(&Secret::new("Lanyard-demo-pass-2026")));
+        }
     }
 
     #[test]
