@@ -162,6 +162,28 @@ def argon2_ceiling():
     return json.loads(out)["argon2id_verify"]
 
 
+# bench/argon2-impls builds (profile, target dir, runs on any x86-64), and the peer's own binding.
+IMPL_BUILDS = [("smoke", "argon2-impls", True)] if SMOKE else [
+    ("release", "argon2-impls", True), ("max", "argon2-impls", True), ("release", "argon2-impls-native", False)]
+
+
+def argon2_implementations():
+    """Argon2id verifications per CPU-second for every implementation and build, side by side
+    with Lanyard's own (lanyard-ceiling: the server's code) and the peer's @node-rs/argon2."""
+    secs = "0.3" if SMOKE else "3"
+    rows = []
+    for profile, target, portable in IMPL_BUILDS:
+        binary = os.path.join(ROOT, "target", target, profile, "argon2-impls")
+        label = profile + ("" if portable else ", -C target-cpu=native")
+        out = subprocess.run([binary, label, secs], capture_output=True, text=True, check=True).stdout
+        rows += [dict(r, portable=portable) for r in json.loads(out)]
+    node = subprocess.run(["node", os.path.join(ROOT, "bench", "peer", "argon2.mjs"), secs], capture_output=True, text=True, check=True)
+    rows.append(dict(json.loads(node.stdout), portable=True))
+    rows.append({"implementation": "Lanyard's own (lanyard-ceiling, the server's code)", "backend": "as the server",
+                 "profile": "debug" if SMOKE else "release", "verify_per_cpu_s": argon2_ceiling(), "portable": True})
+    return rows
+
+
 BROKERED = "brokered sign-in (OIDC upstream)"
 ENTRA_TID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
@@ -547,6 +569,11 @@ def main():
     work = tempfile.mkdtemp(prefix="lanyard-bench-")
     ceiling = json.loads(subprocess.run([CEILING, "1" if SMOKE else "3"], capture_output=True, text=True, check=True).stdout)
     log("raw ceiling per CPU-second:", ceiling)
+    ceiling["implementations"] = argon2_implementations()
+    # The ceiling is the fastest of them that runs on any x86-64 (native builds are for reference).
+    ceiling["argon2id_fastest"] = max(r["verify_per_cpu_s"] for r in ceiling["implementations"] if r["portable"])
+    for r in ceiling["implementations"]:
+        log(f"  Argon2id {r['implementation']} [{r['profile']}]: {r['verify_per_cpu_s']}/CPU-s")
     services = services_env()
     count = "1000" if SMOKE else "100000"
     sessions = json.loads(subprocess.run([CEILING, "sessions", count, services["LANYARD_TEST_REDIS_URL"]], capture_output=True, text=True, check=True).stdout)
@@ -573,12 +600,13 @@ def main():
     if (b["signins"]["other_failures"] or not b["signins"]["busy_503"] or not b["signins"]["completed"]
             or any(r["failed"] for part in ("alone", "during") for r in b[part].values())):
         failed.append(("embedded", "sign-in burst"))
-    for key in ("sign_RS256", "sign_ES256", "sign_EdDSA", "argon2id_verify"):
+    for key in ("sign_RS256", "sign_ES256", "sign_EdDSA", "argon2id_verify", "argon2id_fastest"):
         if not ceiling.get(key):
             failed.append(("ceiling", key))
     # The report is made in smoke runs too (into the scratch directory), so it cannot rot.
     out = work if SMOKE else ROOT
     os.makedirs(os.path.join(out, "bench", "results"), exist_ok=True)
+    results["previous"] = previous_run()
     with open(os.path.join(out, "bench", "results", "latest.json"), "w") as f:
         json.dump(results, f, indent=2)
     subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py"), out], check=True, stdout=subprocess.DEVNULL)
@@ -588,6 +616,18 @@ def main():
         sys.exit(1 if failed else 0)
     if failed:
         sys.exit(f"bench: failed requests in {failed}")
+
+
+def previous_run():
+    """The committed run's figures (per CPU-second by set-up and workload), for the report's
+    comparison: a change that makes a workload slower shows in review."""
+    try:
+        prev = json.load(open(os.path.join(ROOT, "bench", "results", "latest.json")))
+    except (OSError, ValueError):
+        return None
+    figures = {s: {w["workload"]: w["ops_per_cpu_s"] for w in v["workloads"]} for s, v in prev["lanyard"].items()}
+    figures["peer"] = {w["workload"]: w["ops_per_cpu_s"] for w in prev["peer"]["workloads"]}
+    return {"date": prev["date"], "ops_per_cpu_s": figures}
 
 
 def cpu_model():

@@ -14,10 +14,17 @@ if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-loc
   timeout 300 npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3
   touch tests/interop/node_modules/.installed
 fi
+# bench/argon2-impls: every Argon2id implementation, once per build profile (its own workspace).
+impls=(cargo build --quiet --manifest-path bench/argon2-impls/Cargo.toml --target-dir target/argon2-impls)
 if [ "${1:-}" = "--smoke" ]; then
   cargo build --quiet --bin lanyard --bin lanyard-ceiling
+  "${impls[@]}" --profile smoke
 else
   cargo build --release --quiet --bin lanyard --bin lanyard-ceiling
+  "${impls[@]}" --release
+  "${impls[@]}" --profile max
+  # For reference only (not shippable: tied to this CPU): what runtime detection leaves behind.
+  RUSTFLAGS="-C target-cpu=native" cargo build --quiet --manifest-path bench/argon2-impls/Cargo.toml --target-dir target/argon2-impls-native --release
 fi
 started=0
 if [ ! -f .test-services/env ]; then
