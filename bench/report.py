@@ -97,7 +97,9 @@ def implementations(c):
            "core, each checked against the same reference output first (`bench/argon2-impls`, built once per profile:",
            "`release` is Lanyard's own — thin LTO, 4 codegen units; `max` is fat LTO, 1 codegen unit, `panic = abort`; the",
            "`-C target-cpu=native` build is for reference only, since Lanyard must run on any x86-64). The peer's",
-           "`@node-rs/argon2` runs in Node worker threads. The ceiling above is the fastest portable row: "
+           "`@node-rs/argon2` runs in Node worker threads. Each figure is the median of "
+           f"{len((rows[0].get('rounds') or [0]))} interleaved rounds (every row measured once per round, so the machine's drift touches all alike). "
+           "The ceiling above is the fastest portable row: "
            f"**{c['argon2id_fastest']:,.1f}**.", "",
            "| Implementation | Build | SIMD | Verifications per CPU-s |", "|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -r["verify_per_cpu_s"]):
@@ -164,16 +166,18 @@ sqlx's query log showed why. What was changed, in order:
    as an attempt against the account's lockout, so a rush of people could lock themselves out. The
    place in the pool is now taken before the attempt is counted.
 10. **Argon2id itself** was half as fast per CPU-second as the peer's: RustCrypto `argon2` 0.5 (and 0.6,
-   measured the same) leaves vectorisation to the compiler and uses AVX2 at best. The table of
-   implementations above measured every candidate side by side; Lanyard now hashes with `argon2-rust`,
-   which picks AVX-512, AVX2 or SSE code at run time (the binary still runs on any x86-64), reuses and
-   wipes its arena per hashing thread, compares in constant time, and reads and writes the same PHC
-   strings (hashes stored before keep verifying, checked against fixed vectors made by the old crate).
-   `@node-rs/argon2` moved to the same implementation in its 2.1 release. Full sign-ins per CPU-second
-   roughly doubled. Build settings matter little: fat LTO and one codegen unit are within the noise of
-   Lanyard's release profile, and a `target-cpu=native` build gains nothing over runtime detection.
+   measured the same) leaves vectorisation to the compiler. The table of implementations above measures
+   every candidate side by side; Lanyard now hashes with `argon2-rust`, which picks AVX-512, AVX2 or SSE
+   code at run time (the binary still runs on any x86-64), reuses and wipes its arena per hashing thread,
+   compares in constant time, and reads and writes the same PHC strings (hashes stored before keep
+   verifying, checked against fixed vectors made by the old crate). `@node-rs/argon2` moved to the same
+   implementation in its 2.1 release. How much it gains depends on the CPU: on the AVX-512 machine of
+   the earlier runs about 2.2× the verifications per CPU-second of `argon2` 0.5 (147 against 67), on an
+   AVX2-only one about 1.25× (the table). Build settings matter little: fat LTO with one codegen unit and
+   a `target-cpu=native` build stay within the ±10 % that one row varies from round to round.
 
-Where targets are still missed, the cause measured:
+Where targets are still missed, the cause measured (the figures in these notes come from the AVX-512
+machine of the earlier runs; the ratios behave alike on this one):
 
 - **The floor under every request.** On this machine the load generator and the server share two
   cores and talk over loopback. `perf record` of the server during the ES256 run puts about 45 % of its
@@ -197,14 +201,16 @@ Where targets are still missed, the cause measured:
   floor takes 15 µs of it, leaving 2 µs for client authentication, claims, JSON and JWS encoding (they
   take about 7). Measured 89-93 % over the last runs and both set-ups: at the edge, met or
   missed by the run-to-run noise of this shared machine.
-- **Sign-in vs the Argon2id ceiling.** The ceiling hashes without interruption; in the server the two
-  hashing threads are pre-empted by the threads answering the other three requests of each sign-in and
-  by the load generator on the same two cores (`perf`: ~8 % of the server's CPU in scheduling and
-  pre-emption), and those requests, the two RS256 signatures of the code exchange (~4.5 %), wiping the
-  19 MiB after each hash (~4 %) and 9 queries are the rest. With Argon2id now twice as fast, the same
-  fixed costs weigh twice as much: a sign-in is about two thirds Argon2id here. The two signatures could
-  become one (an opaque access token, or no ID token where the client asks for none), but opaque access
-  tokens would change what every resource server sees, so that is left for a per-client option.
+- **Sign-in vs the Argon2id ceiling (90 %).** The ceiling hashes without interruption; in the server
+  the two hashing threads are pre-empted by the threads answering the other three requests of each
+  sign-in and by the load generator on the same two cores (`perf`: ~8 % of the server's CPU in
+  scheduling and pre-emption), and those requests, the two RS256 signatures of the code exchange,
+  wiping the 19 MiB after each hash and 9 queries are the rest. What that costs depends on the CPU:
+  without AVX-512 an RS256 signature costs ~0.8 ms (1,290 per CPU-second), so the two signatures alone
+  are ~6 % of a sign-in, and the fastest row of the table is itself the top of a ±10 % spread. The two
+  signatures could become one (an opaque access token, or no ID token where the client asks for none),
+  but the peer signs both as well, and opaque access tokens would change what every resource server
+  sees, so that is left for a per-client option.
 """.splitlines()
 
 
@@ -214,7 +220,7 @@ def main():
         "# Benchmarks", "",
         f"Measured on {R['date']} on this project's machine: {m['cpus']} cores ({m['model']}), {m['memory_gb']} GB, Linux {m['kernel']}.",
         f"Load: {s['load_generator']}, {s['connections']} connections, {s['seconds']} s per workload, client and servers on the same machine.",
-        "Regenerate with `make bench`: about 13 minutes from a fresh clone here, the release build included (5 of them the soak).", "",
+        "Regenerate with `make bench`: about 20 minutes from a fresh clone here, the release builds included (5 of them the soak).", "",
         "The headline figure is **operations per CPU-second** of the server process (user + system time from",
         "`/proc/PID/stat`), which does not depend on how many cores the machine has. The *raw ceiling* is the",
         "same primitive measured alone with the same code and key (`bench/ceiling`), one worker per core as the",
@@ -248,7 +254,10 @@ def main():
     prev = R.get("previous")
     if prev:
         lines += ["", f"### Against the previous run ({prev['date']})", "",
-                  "Per CPU-second, this run ÷ the run committed before it (same machine; a few per cent either way is noise).", "",
+                  "Per CPU-second, this run ÷ the run committed before it (a few per cent either way is noise)."
+                  + ("" if prev.get("machine") == R["machine"]["model"] else
+                     f" **The previous run was on another CPU** ({prev.get('machine') or 'not recorded'}; this one: {R['machine']['model']}):"
+                     " absolute figures do not compare, only each run's ratios do."), "",
                   "| Workload | Lanyard embedded | Lanyard Redis + PG | oidc-provider |", "|---|---|---|---|"]
         for n in NAMES:
             cells = [ratio(val(st, n), prev["ops_per_cpu_s"].get(st, {}).get(n)) for st in ("embedded", "redis-pg", "peer")]

@@ -7,7 +7,7 @@ process (from /proc/PID/stat), compared with the raw ceiling of the same primiti
     python3 bench/run.py            full run, writes bench/results/latest.json and docs/benchmarks.md
     python3 bench/run.py --smoke    seconds-long run for CI (no report), fails only if a workload fails
 """
-import base64, hashlib, http.client, json, os, platform, re, secrets, shutil, socket, subprocess, sys, tempfile, time, urllib.parse
+import base64, hashlib, http.client, json, os, platform, re, secrets, shutil, socket, statistics, subprocess, sys, tempfile, time, urllib.parse
 from datetime import datetime, timezone
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -157,8 +157,9 @@ def client_token(port, path, user, secret):
     return json.loads(c.getresponse().read())["access_token"]
 
 
-def argon2_ceiling():
-    out = subprocess.run([CEILING, "argon2", "1" if SMOKE else "3"], capture_output=True, text=True, check=True).stdout
+def argon2_ceiling(secs=None):
+    secs = secs or ("1" if SMOKE else "3")
+    out = subprocess.run([CEILING, "argon2", secs], capture_output=True, text=True, check=True).stdout
     return json.loads(out)["argon2id_verify"]
 
 
@@ -167,20 +168,43 @@ IMPL_BUILDS = [("smoke", "argon2-impls", True)] if SMOKE else [
     ("release", "argon2-impls", True), ("max", "argon2-impls", True), ("release", "argon2-impls-native", False)]
 
 
+# Rounds of the implementations table: each round measures every row once, so a drift of the
+# machine's memory bandwidth (20-30 % within minutes on this virtual machine) touches every row
+# alike, and each row reports its median round.
+IMPL_ROUNDS = 1 if SMOKE else 5
+
+
 def argon2_implementations():
     """Argon2id verifications per CPU-second for every implementation and build, side by side
-    with Lanyard's own (lanyard-ceiling: the server's code) and the peer's @node-rs/argon2."""
-    secs = "0.3" if SMOKE else "3"
+    with Lanyard's own (lanyard-ceiling: the server's code) and the peer's @node-rs/argon2,
+    interleaved over IMPL_ROUNDS rounds; the median round of each."""
+    secs = "0.3" if SMOKE else "1"
+    samples = {}
+    order = []
+
+    def add(row, portable):
+        key = (row["implementation"], row["profile"])
+        if key not in samples:
+            order.append(key)
+            samples[key] = dict(row, portable=portable, rounds=[])
+        samples[key]["rounds"].append(row["verify_per_cpu_s"])
+
+    for _ in range(IMPL_ROUNDS):
+        for profile, target, portable in IMPL_BUILDS:
+            binary = os.path.join(ROOT, "target", target, profile, "argon2-impls")
+            label = profile + ("" if portable else ", -C target-cpu=native")
+            out = subprocess.run([binary, label, secs], capture_output=True, text=True, check=True).stdout
+            for r in json.loads(out):
+                add(r, portable)
+        node = subprocess.run(["node", os.path.join(ROOT, "bench", "peer", "argon2.mjs"), secs], capture_output=True, text=True, check=True)
+        add(json.loads(node.stdout), True)
+        add({"implementation": "Lanyard's own (lanyard-ceiling, the server's code)", "backend": "as the server",
+             "profile": "debug" if SMOKE else "release", "verify_per_cpu_s": argon2_ceiling(secs)}, True)
     rows = []
-    for profile, target, portable in IMPL_BUILDS:
-        binary = os.path.join(ROOT, "target", target, profile, "argon2-impls")
-        label = profile + ("" if portable else ", -C target-cpu=native")
-        out = subprocess.run([binary, label, secs], capture_output=True, text=True, check=True).stdout
-        rows += [dict(r, portable=portable) for r in json.loads(out)]
-    node = subprocess.run(["node", os.path.join(ROOT, "bench", "peer", "argon2.mjs"), secs], capture_output=True, text=True, check=True)
-    rows.append(dict(json.loads(node.stdout), portable=True))
-    rows.append({"implementation": "Lanyard's own (lanyard-ceiling, the server's code)", "backend": "as the server",
-                 "profile": "debug" if SMOKE else "release", "verify_per_cpu_s": argon2_ceiling(), "portable": True})
+    for key in order:
+        r = samples[key]
+        r["verify_per_cpu_s"] = round(statistics.median(r["rounds"]), 1)
+        rows.append(r)
     return rows
 
 
@@ -321,7 +345,7 @@ def lanyard(setup, services, work):
     """Runs every workload against one Lanyard set-up; returns its results."""
     port = free_port()
     env = dict(os.environ, LANYARD_SERVER__LISTEN=f"127.0.0.1:{port}", LANYARD_SERVER__ISSUER=f"http://127.0.0.1:{port}",
-               LANYARD_SECRETS__KEY_FILE=os.path.join(work, f"{setup}.key"), LANYARD_LOG__LEVEL="warn",
+               LANYARD_SECRETS__KEY_FILE=os.path.join(work, f"{setup}.key"), LANYARD_LOG__LEVEL="warn", LANYARD_SERVER__DRAIN_SECS="0",
                LANYARD_DATABASE__URL=f"sqlite://{work}/{setup}.db")
     if setup == "redis-pg":
         db = f"bench_{int(time.time())}"
@@ -449,7 +473,7 @@ def burst(services, work):
     cannot queue must be refused at once with 503 and Retry-After."""
     port = free_port()
     env = dict(os.environ, LANYARD_SERVER__LISTEN=f"127.0.0.1:{port}", LANYARD_SERVER__ISSUER=f"http://127.0.0.1:{port}",
-               LANYARD_SECRETS__KEY_FILE=os.path.join(work, "burst.key"), LANYARD_LOG__LEVEL="error",
+               LANYARD_SECRETS__KEY_FILE=os.path.join(work, "burst.key"), LANYARD_LOG__LEVEL="error", LANYARD_SERVER__DRAIN_SECS="0",
                LANYARD_DATABASE__URL=f"sqlite://{work}/burst.db", LANYARD_PASSWORDS__HASHING_QUEUE="16")
     subprocess.run([LANYARD, "apply", os.path.join(work, "realm.toml")], env=env, check=True, capture_output=True)
     proc = subprocess.Popen([LANYARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "burst.log"), "w"))
@@ -627,17 +651,22 @@ def previous_run():
         return None
     figures = {s: {w["workload"]: w["ops_per_cpu_s"] for w in v["workloads"]} for s, v in prev["lanyard"].items()}
     figures["peer"] = {w["workload"]: w["ops_per_cpu_s"] for w in prev["peer"]["workloads"]}
-    return {"date": prev["date"], "ops_per_cpu_s": figures}
+    return {"date": prev["date"], "machine": prev.get("machine", {}).get("model"), "ops_per_cpu_s": figures}
 
 
 def cpu_model():
+    """The CPU's name, family and model, and its widest SIMD: virtual machines of one name run
+    on different generations, and Argon2id and RSA differ by 2-3x between them."""
+    fields = {}
     try:
         for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            k, _, v = line.partition(":")
+            fields.setdefault(k.strip(), v.strip())
     except OSError:
-        pass
-    return platform.processor()
+        return platform.processor()
+    flags = fields.get("flags", "").split()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return f"{fields.get('model name', '?')}, family {fields.get('cpu family', '?')} model {fields.get('model', '?')}, {simd}"
 
 
 if __name__ == "__main__":

@@ -4,7 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/build-deps.sh
-command -v wrk >/dev/null || { sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd=sudo; $sudo_cmd apt-get update -qq; DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq wrk; }
+# The load generator, the servers it starts and the peer's runtime, as `make test` installs them.
+command -v wrk >/dev/null || apt_install wrk
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null; then
+  apt_install postgresql
+fi
+command -v redis-server >/dev/null || apt_install redis-server
+command -v python3 >/dev/null || apt_install python3
+command -v node >/dev/null || apt_install nodejs npm
 if [ ! -f bench/peer/node_modules/.installed ] || [ bench/peer/package-lock.json -nt bench/peer/node_modules/.installed ]; then
   timeout 300 npm ci --prefix bench/peer --no-audit --no-fund --loglevel=error --prefer-offline --fetch-timeout=60000 --fetch-retries=3
   touch bench/peer/node_modules/.installed
@@ -27,6 +34,11 @@ else
   RUSTFLAGS="-C target-cpu=native" cargo build --quiet --manifest-path bench/argon2-impls/Cargo.toml --target-dir target/argon2-impls-native --release
 fi
 started=0
+# Servers another run left behind are used only if their file names both of them.
+if [ -f .test-services/env ] && ! { grep -q LANYARD_TEST_REDIS_URL .test-services/env && grep -q LANYARD_TEST_POSTGRES_URL .test-services/env; }; then
+  bash scripts/test-services.sh stop
+  rm -f .test-services/env
+fi
 if [ ! -f .test-services/env ]; then
   bash scripts/test-services.sh start
   started=1
