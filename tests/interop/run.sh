@@ -13,7 +13,7 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 export LANYARD_SERVER__LISTEN="127.0.0.1:$port" LANYARD_SERVER__ISSUER="http://127.0.0.1:$port"
 export LANYARD_SECRETS__KEY_FILE="$work/lanyard.key" LANYARD_LOG__LEVEL=warn LANYARD_ISSUER="http://127.0.0.1:$port"
 # These suites fail codes on purpose; lockout has tests of its own (crates/lanyard-server/tests).
-export LANYARD_LOGIN__MAX_FAILURES_PER_ACCOUNT=50
+export LANYARD_LOGIN__MAX_FAILURES_PER_ACCOUNT=50 LANYARD_SERVER__DRAIN_SECS=0
 case "$mode" in
   embedded) export LANYARD_DATABASE__URL="sqlite://$work/lanyard.db" ;;
   redis-pg)

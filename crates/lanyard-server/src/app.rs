@@ -37,6 +37,10 @@ pub struct App {
     /// Upstream providers met so far, with the connection they were made for (a changed
     /// connection makes a new one).
     pub upstreams: crate::federation::Upstreams,
+    /// The proxies whose forwarded-for headers are believed.
+    pub trusted_proxies: crate::forwarded::TrustedProxies,
+    /// Set on SIGTERM: `/readyz` turns 503 so the balancer drains this node.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 /// Signed metadata kept for reuse: signing it costs an RSA signature, and the endpoint is public.
@@ -67,15 +71,33 @@ pub async fn session_store(
                 .redis_url
                 .as_deref()
                 .context("sessions.redis_url is required")?;
-            Arc::new(
-                RedisStore::connect(url, &config.sessions.key_prefix)
-                    .await
-                    .with_context(|| {
-                        format!("connecting to Redis at {}", lanyard_store::redact_url(url))
-                    })?,
-            )
+            let store = RedisStore::connect(url, &config.sessions.key_prefix)
+                .await
+                .with_context(|| {
+                    format!("connecting to Redis at {}", lanyard_store::redact_url(url))
+                })?;
+            warn_without_persistence(&store).await;
+            Arc::new(store)
         }
     })
+}
+
+/// Refresh tokens (valid for weeks) and SSO sessions live only in Redis: a Redis that does
+/// not write an append-only file loses them all when it restarts.
+async fn warn_without_persistence(store: &RedisStore) {
+    match store.persistence().await {
+        Some((appendonly, _)) if appendonly == "yes" => {}
+        Some((_, save)) => tracing::warn!(
+            snapshots = %save,
+            "Redis runs without its append-only file (appendonly no): when it restarts, every \
+             refresh token and SSO session is lost (snapshots keep only what they last saved); \
+             set `appendonly yes` and `appendfsync everysec` (docs/operations.md)"
+        ),
+        None => tracing::info!(
+            "could not read Redis's persistence settings (CONFIG is not allowed); production \
+             Redis needs `appendonly yes` (docs/operations.md)"
+        ),
+    }
 }
 
 /// Reads the key file, creating it (mode 0600) with one fresh key if it does not exist.
@@ -125,7 +147,10 @@ impl App {
             config.passwords.hashing_queue,
         )
         .context("starting the password hashing threads")?;
-        let sessions = Sessions::new(session_store(&config, clock.clone()).await?);
+        let sessions = Sessions::new(session_store(&config, clock.clone()).await?)
+            .with_refresh_grace(std::time::Duration::from_secs(
+                config.oidc.refresh_token_reuse_grace_secs,
+            ));
         let keys = crate::keys::load_or_bootstrap(&store).await?;
         let mut settings = ProviderSettings::new(config.server.issuer.clone());
         settings.code_ttl_secs = config.oidc.code_ttl_secs;
@@ -144,6 +169,10 @@ impl App {
         let passkeys = Arc::new(lanyard_mfa::passkeys::Passkeys::new(
             &rp_id, &rp_name, &origins,
         )?);
+        // Checked with the rest of the configuration; an entry that does not parse stops the start.
+        let trusted_proxies =
+            crate::forwarded::TrustedProxies::parse(&config.server.trusted_proxies)
+                .map_err(|bad| anyhow::anyhow!("server.trusted_proxies: {}", bad.join(", ")))?;
         Ok(Self {
             config,
             store,
@@ -156,6 +185,8 @@ impl App {
             saml_keys: std::sync::RwLock::new(Arc::new(saml_keys)),
             saml_metadata: std::sync::Mutex::new(None),
             upstreams: Default::default(),
+            trusted_proxies,
+            draining: Default::default(),
         })
     }
 

@@ -133,6 +133,10 @@ pub struct OidcConfig {
     /// Renamed `signin.page_ttl_secs`; accepted (with a warning) for one release.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub login_ttl_secs: Option<i64>,
+    /// A rotated-out refresh token is accepted again for this long, while its successor has
+    /// never been presented (a retry after a lost answer or a session-store timeout must not
+    /// revoke the grant). 0 treats every second presentation as reuse.
+    pub refresh_token_reuse_grace_secs: u64,
 }
 
 impl Default for OidcConfig {
@@ -143,6 +147,7 @@ impl Default for OidcConfig {
             sso_ttl_secs: None,
             code_ttl_secs: 60,
             login_ttl_secs: None,
+            refresh_token_reuse_grace_secs: 30,
         }
     }
 }
@@ -188,6 +193,15 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Per-request time limit, in seconds.
     pub request_timeout_secs: u64,
+    /// Load balancers and reverse proxies (CIDR blocks or addresses) whose `Forwarded` /
+    /// `X-Forwarded-For` headers are believed for the caller's address; from any other peer
+    /// those headers are ignored.
+    pub trusted_proxies: Vec<String>,
+    /// On SIGTERM, `/readyz` answers 503 for this long while everything is still served, so
+    /// the load balancer stops sending new work first.
+    pub drain_secs: u64,
+    /// Then new connections are refused and requests in flight get this long to finish.
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -197,6 +211,9 @@ impl Default for ServerConfig {
             issuer: "http://127.0.0.1:8080".into(),
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+            drain_secs: 5,
+            shutdown_timeout_secs: 30,
         }
     }
 }
@@ -504,6 +521,17 @@ impl Config {
                 message,
             })
         };
+        if let Err(entries) = crate::forwarded::TrustedProxies::parse(&self.server.trusted_proxies)
+        {
+            bad(
+                "server.trusted_proxies",
+                format!(
+                    "{} {} not an address or CIDR block like 10.0.0.0/8",
+                    entries.join(", "),
+                    if entries.len() == 1 { "is" } else { "are" }
+                ),
+            );
+        }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             bad(
                 "server.listen",
@@ -518,6 +546,12 @@ impl Config {
         }
         if self.server.max_body_bytes < 1024 {
             bad("server.max_body_bytes", "must be at least 1024".into());
+        }
+        if self.server.drain_secs > 300 || self.server.shutdown_timeout_secs > 600 {
+            bad(
+                "server.drain_secs",
+                "drain_secs must be 0 to 300 and shutdown_timeout_secs 0 to 600".into(),
+            );
         }
         if self.server.request_timeout_secs == 0 {
             bad("server.request_timeout_secs", "must be at least 1".into());
@@ -561,6 +595,12 @@ impl Config {
             bad(
                 "oidc.code_ttl_secs",
                 "must be 10 to 600 (codes are short-lived)".into(),
+            );
+        }
+        if self.oidc.refresh_token_reuse_grace_secs > 300 {
+            bad(
+                "oidc.refresh_token_reuse_grace_secs",
+                "must be 0 to 300 (a retry comes within seconds)".into(),
             );
         }
         if !(60..=86_400).contains(&self.signin.page_ttl_secs) {

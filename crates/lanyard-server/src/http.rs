@@ -74,8 +74,14 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready: the store answers.
+/// Ready: the store answers, and the node is not shutting down.
 async fn readyz(State(app): State<Arc<App>>) -> impl IntoResponse {
+    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "reason": "shutting down"})),
+        );
+    }
     if let Err(e) = app.store.ping().await {
         tracing::warn!(error = %e, "readiness check failed: database");
         return (
@@ -97,7 +103,9 @@ async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"})))
 }
 
-/// Serves until SIGINT or SIGTERM, then drains in-flight requests.
+/// Serves until SIGINT or SIGTERM; then `/readyz` answers 503 for `server.drain_secs` while
+/// everything is still served, then new connections are refused and requests in flight get
+/// `server.shutdown_timeout_secs` to finish.
 pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
     let addr = app.config.server.listen.clone();
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -105,12 +113,46 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(listen = %listener.local_addr()?, issuer = %app.config.server.issuer, "lanyard is serving");
     let reload = tokio::spawn(reload_keys(app.clone()));
-    axum::serve(
+    let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
+    let draining = {
+        let app = app.clone();
+        async move {
+            let terminated = shutdown().await;
+            let (drain, deadline) = (
+                if terminated {
+                    app.config.server.drain_secs
+                } else {
+                    0
+                },
+                app.config.server.shutdown_timeout_secs,
+            );
+            tracing::info!(
+                drain_secs = drain,
+                "shutting down: /readyz answers 503 while the balancer drains this node"
+            );
+            app.draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_secs(drain)).await;
+            tracing::info!(
+                timeout_secs = deadline,
+                "no new connections; finishing the requests in flight"
+            );
+            let _ = stopping_tx.send(());
+        }
+    };
+    let server = axum::serve(
         listener,
-        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        router(app.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    .with_graceful_shutdown(draining);
+    let deadline = async {
+        let _ = stopping.await;
+        tokio::time::sleep(Duration::from_secs(app.config.server.shutdown_timeout_secs)).await;
+    };
+    tokio::select! {
+        r = server => r?,
+        () = deadline => tracing::warn!("requests still in flight at the shutdown deadline were cut off"),
+    }
     reload.abort();
     tracing::info!("lanyard stopped");
     Ok(())
@@ -134,7 +176,9 @@ async fn reload_keys(app: Arc<App>) {
     }
 }
 
-async fn shutdown() {
+/// Waits for SIGINT or SIGTERM; true for SIGTERM (what a service manager or an orchestrator
+/// sends, and when draining matters; Ctrl-C at a terminal stops without the drain).
+async fn shutdown() -> bool {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -149,5 +193,5 @@ async fn shutdown() {
     };
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tokio::select! { _ = ctrl_c => false, _ = term => true }
 }

@@ -13,6 +13,7 @@ pub mod directory;
 pub(crate) mod errors;
 pub mod extract;
 pub mod federation;
+pub mod forwarded;
 pub mod hashing;
 pub mod http;
 pub mod keys;

@@ -66,14 +66,17 @@ pub trait SessionStore: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Swap, SessionError>;
     /// [`SessionStore::swap`] of `expected` for `new`; when it swapped, `expected` is also
-    /// added to the set at `history` (as [`SessionStore::add_member`] does). Stores that can
-    /// do both in one step (Redis, with a script) should.
+    /// added to the set at `history` (as [`SessionStore::add_member`] does) and, with `last`
+    /// (key, value, expiry), that value is stored under that key for its own expiry. Stores that can do it all in one
+    /// step (Redis, with a script) should: a swap performed after its caller gave up must
+    /// still leave the record of what it replaced.
     async fn swap_remembering(
         &self,
         key: &str,
         expected: &str,
         new: &str,
         history: &str,
+        last: Option<(&str, &str, Duration)>,
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
         let swapped = self
@@ -81,6 +84,9 @@ pub trait SessionStore: Send + Sync + 'static {
             .await?;
         if matches!(swapped, Swap::Swapped) {
             self.add_member(history, expected, ttl).await?;
+            if let Some((last, value, last_ttl)) = last {
+                self.put(last, value.as_bytes(), last_ttl).await?;
+            }
         }
         Ok(swapped)
     }

@@ -118,6 +118,17 @@ impl Inner {
         self.wrote(now);
     }
 
+    fn put(&mut self, key: &str, value: &[u8], now: i64, expires_ms: i64) {
+        self.entries.insert(
+            key.to_string(),
+            Entry {
+                value: Value::Bytes(value.to_vec()),
+                expires_ms,
+            },
+        );
+        self.wrote(now);
+    }
+
     /// Every 4096 writes, sweeps out expired entries so memory stays bounded.
     fn wrote(&mut self, now: i64) {
         self.writes += 1;
@@ -131,15 +142,7 @@ impl Inner {
 impl SessionStore for MemoryStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), SessionError> {
         let (now, expires_ms) = (self.now(), self.expiry(ttl));
-        let mut m = self.lock()?;
-        m.entries.insert(
-            key.to_string(),
-            Entry {
-                value: Value::Bytes(value.to_vec()),
-                expires_ms,
-            },
-        );
-        m.wrote(now);
+        self.lock()?.put(key, value, now, expires_ms);
         Ok(())
     }
 
@@ -211,13 +214,18 @@ impl SessionStore for MemoryStore {
         expected: &str,
         new: &str,
         history: &str,
+        last: Option<(&str, &str, Duration)>,
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
         let (now, expires_ms) = (self.now(), self.expiry(ttl));
+        let last = last.map(|(k, v, t)| (k, v, self.expiry(t)));
         let mut m = self.lock()?;
         let swapped = m.swap(key, expected.as_bytes(), new.as_bytes(), now, expires_ms);
         if swapped == Swap::Swapped {
             m.add_member(history, expected, now, expires_ms);
+            if let Some((last, value, last_expires_ms)) = last {
+                m.put(last, value.as_bytes(), now, last_expires_ms);
+            }
         }
         Ok(swapped)
     }

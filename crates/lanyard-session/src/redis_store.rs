@@ -54,6 +54,7 @@ impl RedisStore {
                     local t = redis.call('PTTL', KEYS[2])
                     if t < tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[2], ARGV[3]) end
                   end
+                  if KEYS[3] then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[4]) end
                   return {1, false}",
             ),
             // Counter whose window starts with its first increment.
@@ -82,13 +83,15 @@ impl RedisStore {
         format!("{}{k}", self.prefix)
     }
 
-    /// The swap script on `keys` (the value, then optionally the set that records old values).
+    /// The swap script on `keys` (the value, then optionally the set that records old values
+    /// and the key that keeps `last`'s value for its expiry).
     async fn run_swap(
         &self,
         keys: &[&str],
         expected: &[u8],
         new: &[u8],
         ttl: Duration,
+        last: (&[u8], Duration),
     ) -> Result<Swap, SessionError> {
         let mut c = self.conn.clone();
         let mut call = self.swap.prepare_invoke();
@@ -99,6 +102,8 @@ impl RedisStore {
             .arg(expected)
             .arg(new)
             .arg(ms(ttl))
+            .arg(ms(last.1))
+            .arg(last.0)
             .invoke_async(&mut c)
             .await
             .map_err(unavailable)?;
@@ -107,6 +112,24 @@ impl RedisStore {
             2 => Swap::Mismatch(current.unwrap_or_default()),
             _ => Swap::Missing,
         })
+    }
+
+    /// Redis's persistence settings, `appendonly` and `save`, or `None` where `CONFIG` is
+    /// not allowed (managed services often rename it).
+    pub async fn persistence(&self) -> Option<(String, String)> {
+        let appendonly = self.config_get("appendonly").await?;
+        let save = self.config_get("save").await?;
+        Some((appendonly, save))
+    }
+
+    async fn config_get(&self, name: &str) -> Option<String> {
+        let v: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(&mut self.conn.clone())
+            .await
+            .ok()?;
+        v.get(1).cloned()
     }
 
     /// Bytes of memory Redis reports in use (for the benchmark's per-session figure).
@@ -169,7 +192,7 @@ impl SessionStore for RedisStore {
         new: &[u8],
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
-        self.run_swap(&[key], expected, new, ttl).await
+        self.run_swap(&[key], expected, new, ttl, (b"", ttl)).await
     }
 
     async fn swap_remembering(
@@ -178,9 +201,14 @@ impl SessionStore for RedisStore {
         expected: &str,
         new: &str,
         history: &str,
+        last: Option<(&str, &str, Duration)>,
         ttl: Duration,
     ) -> Result<Swap, SessionError> {
-        self.run_swap(&[key, history], expected.as_bytes(), new.as_bytes(), ttl)
+        let (keys, last) = match last {
+            Some((k, v, t)) => (vec![key, history, k], (v.as_bytes(), t)),
+            None => (vec![key, history], (&b""[..], ttl)),
+        };
+        self.run_swap(&keys, expected.as_bytes(), new.as_bytes(), ttl, last)
             .await
     }
 

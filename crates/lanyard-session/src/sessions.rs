@@ -84,6 +84,10 @@ pub struct RefreshFamily {
 pub enum Rotation {
     /// It was the current token; it has been replaced.
     Rotated(RefreshFamily),
+    /// It was the token just rotated out, presented again within the grace, and its
+    /// successor was never delivered (the rotation's answer did not reach this or any other
+    /// process in time): that successor is retired and replaced by `next`.
+    Retried(RefreshFamily),
     /// It was an earlier, rotated-out token: the family has been revoked.
     Reused(RefreshFamily),
     /// Unknown, revoked or expired.
@@ -94,6 +98,7 @@ pub enum Rotation {
 #[derive(Clone)]
 pub struct Sessions {
     store: Arc<dyn SessionStore>,
+    refresh_grace: Duration,
 }
 
 fn secs_until(expires_at: i64, now: i64) -> Duration {
@@ -107,7 +112,18 @@ fn secs_until(expires_at: i64, now: i64) -> Duration {
 impl Sessions {
     /// Over `store`.
     pub fn new(store: Arc<dyn SessionStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            refresh_grace: Duration::ZERO,
+        }
+    }
+
+    /// Accepts a rotated-out refresh token again for `grace` after its rotation when the
+    /// successor was never delivered (see [`Rotation::Retried`]). Zero (the default) treats
+    /// every second presentation as reuse.
+    pub fn with_refresh_grace(mut self, grace: Duration) -> Self {
+        self.refresh_grace = grace;
+        self
     }
 
     /// The primitives underneath.
@@ -300,7 +316,10 @@ impl Sessions {
     }
 
     /// Presents the token hashing to `presented`: if it is current, it is replaced by `next`;
-    /// if it was current once, the family is revoked (RFC 9700 §4.14.2: reuse detection).
+    /// if it was current once, the family is revoked (RFC 9700 §4.14.2: reuse detection) —
+    /// unless it is the token just replaced, within the grace, and its successor was never
+    /// delivered (the swap timed out here and the store performed it later): the client's
+    /// retry gets `next` instead of losing its grant.
     pub async fn rotate(
         &self,
         id: &str,
@@ -326,28 +345,55 @@ impl Sessions {
     ) -> Result<Rotation, SessionError> {
         let id = family.id.clone();
         let ttl = secs_until(family.expires_at, now);
-        match self
+        let (cur, prev, last) = (
+            format!("rf_cur:{id}"),
+            format!("rf_prev:{id}"),
+            format!("rf_last:{id}"),
+        );
+        let grace = !self.refresh_grace.is_zero();
+        // With a grace, the swap also records the token it replaced under `rf_last`, in the
+        // same step, and that record is deleted once this process has the swap's answer (the
+        // successor is about to be delivered). A record still there names a successor that
+        // was never delivered: the swap timed out here, and the store performed it later.
+        let remember = grace.then_some((last.as_str(), presented, self.refresh_grace));
+        let current = match self
             .store
-            .swap_remembering(
-                &format!("rf_cur:{id}"),
-                presented,
-                next,
-                &format!("rf_prev:{id}"),
-                ttl,
-            )
+            .swap_remembering(&cur, presented, next, &prev, remember, ttl)
             .await?
         {
-            Swap::Swapped => Ok(Rotation::Rotated(family)),
-            Swap::Mismatch(_)
-                if self
-                    .store
-                    .is_member(&format!("rf_prev:{id}"), presented)
-                    .await? =>
-            {
-                self.revoke_family(&id).await?;
-                Ok(Rotation::Reused(family))
+            Swap::Swapped => {
+                self.delivered(&last, grace).await;
+                return Ok(Rotation::Rotated(family));
             }
-            Swap::Mismatch(_) | Swap::Missing => Ok(Rotation::Invalid),
+            Swap::Missing => return Ok(Rotation::Invalid),
+            Swap::Mismatch(current) => current,
+        };
+        if grace && self.store.get(&last).await?.as_deref() == Some(presented.as_bytes()) {
+            if let Ok(current) = std::str::from_utf8(&current) {
+                let again = self
+                    .store
+                    .swap_remembering(&cur, current, next, &prev, remember, ttl)
+                    .await?;
+                if again == Swap::Swapped {
+                    self.delivered(&last, grace).await;
+                    return Ok(Rotation::Retried(family));
+                }
+            }
+        }
+        if self.store.is_member(&prev, presented).await? {
+            self.revoke_family(&id).await?;
+            return Ok(Rotation::Reused(family));
+        }
+        Ok(Rotation::Invalid)
+    }
+
+    /// Forgets the undelivered-successor record of a rotation whose answer this process has.
+    /// Failing to (the store just became unreachable) leaves it to expire with the grace.
+    async fn delivered(&self, last: &str, grace: bool) {
+        if grace {
+            if let Err(e) = self.store.delete(last).await {
+                tracing::debug!(error = %e, "could not clear a refresh rotation's record");
+            }
         }
     }
 
@@ -362,7 +408,7 @@ impl Sessions {
     }
 
     async fn delete_family(&self, id: &str) -> Result<(), SessionError> {
-        for k in ["rf", "rf_cur", "rf_prev"] {
+        for k in ["rf", "rf_cur", "rf_prev", "rf_last"] {
             self.store.delete(&format!("{k}:{id}")).await?;
         }
         Ok(())

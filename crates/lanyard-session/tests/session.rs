@@ -4,8 +4,8 @@
 
 use lanyard_core::{FixedClock, IdGen, SystemClock};
 use lanyard_session::{
-    new_sso_secret, sso_handle, MemoryStore, RedisStore, RefreshFamily, Rotation, SessionStore,
-    Sessions, SsoSession, Swap,
+    new_sso_secret, sso_handle, MemoryStore, RedisStore, RefreshFamily, Rotation, SessionError,
+    SessionStore, Sessions, SsoSession, Swap,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -351,7 +351,7 @@ async fn the_same_refresh_token_presented_at_once_revokes_the_family(s: Arc<dyn 
         let mut reused = 0;
         for t in tasks {
             match t.await.unwrap() {
-                Rotation::Rotated(_) => rotated += 1,
+                Rotation::Rotated(_) | Rotation::Retried(_) => rotated += 1,
                 Rotation::Reused(_) => reused += 1,
                 Rotation::Invalid => {}
             }
@@ -366,4 +366,183 @@ async fn the_same_refresh_token_presented_at_once_revokes_the_family(s: Arc<dyn 
             "round {round}"
         );
     }
+}
+
+/// A store that performs every operation but, when armed with n, loses the answer of the
+/// n-th swap from then on: what a session store that hangs past the caller's timeout and then
+/// performs the swap looks like from Lanyard.
+struct LosesAnAnswer {
+    inner: Arc<dyn SessionStore>,
+    armed: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl SessionStore for LosesAnAnswer {
+    async fn put(&self, k: &str, v: &[u8], t: Duration) -> Result<(), SessionError> {
+        self.inner.put(k, v, t).await
+    }
+    async fn put_new(&self, k: &str, v: &[u8], t: Duration) -> Result<bool, SessionError> {
+        self.inner.put_new(k, v, t).await
+    }
+    async fn get(&self, k: &str) -> Result<Option<Vec<u8>>, SessionError> {
+        self.inner.get(k).await
+    }
+    async fn take(&self, k: &str) -> Result<Option<Vec<u8>>, SessionError> {
+        self.inner.take(k).await
+    }
+    async fn delete(&self, k: &str) -> Result<(), SessionError> {
+        self.inner.delete(k).await
+    }
+    async fn swap(&self, k: &str, e: &[u8], n: &[u8], t: Duration) -> Result<Swap, SessionError> {
+        self.inner.swap(k, e, n, t).await
+    }
+    async fn swap_remembering(
+        &self,
+        key: &str,
+        expected: &str,
+        new: &str,
+        history: &str,
+        last: Option<(&str, &str, Duration)>,
+        ttl: Duration,
+    ) -> Result<Swap, SessionError> {
+        let done = self
+            .inner
+            .swap_remembering(key, expected, new, history, last, ttl)
+            .await?;
+        let n = self.armed.load(std::sync::atomic::Ordering::SeqCst);
+        self.armed
+            .store(n.saturating_sub(1), std::sync::atomic::Ordering::SeqCst);
+        if n == 1 {
+            return Err(SessionError::Unavailable(
+                "timed out (the swap went through)".into(),
+            ));
+        }
+        Ok(done)
+    }
+    async fn incr(&self, k: &str, t: Duration) -> Result<u64, SessionError> {
+        self.inner.incr(k, t).await
+    }
+    async fn decr(&self, k: &str) -> Result<(), SessionError> {
+        self.inner.decr(k).await
+    }
+    async fn add_member(&self, k: &str, m: &str, t: Duration) -> Result<(), SessionError> {
+        self.inner.add_member(k, m, t).await
+    }
+    async fn is_member(&self, k: &str, m: &str) -> Result<bool, SessionError> {
+        self.inner.is_member(k, m).await
+    }
+    async fn members(&self, k: &str) -> Result<Vec<String>, SessionError> {
+        self.inner.members(k).await
+    }
+    async fn remove_member(&self, k: &str, m: &str) -> Result<(), SessionError> {
+        self.inner.remove_member(k, m).await
+    }
+    async fn ping(&self) -> Result<(), SessionError> {
+        self.inner.ping().await
+    }
+}
+
+fn family(id: &str) -> RefreshFamily {
+    RefreshFamily {
+        id: id.into(),
+        user_id: ids().0,
+        client_id: "app".into(),
+        scope: String::new(),
+        sid: None,
+        auth_time: 0,
+        amr: vec![],
+        acr: "1".into(),
+        expires_at: 4_000_000_000,
+    }
+}
+
+both!(a_retry_after_a_lost_rotation_answer_keeps_the_family);
+async fn a_retry_after_a_lost_rotation_answer_keeps_the_family(s: Arc<dyn SessionStore>) {
+    const NOW: i64 = 1_700_000_000;
+    let lossy = Arc::new(LosesAnAnswer {
+        inner: s,
+        armed: 0.into(),
+    });
+    let arm_nth = |n| lossy.armed.store(n, std::sync::atomic::Ordering::SeqCst);
+    let arm = || arm_nth(1);
+    let strict = Sessions::new(lossy.clone());
+    let sessions = Sessions::new(lossy.clone()).with_refresh_grace(Duration::from_secs(30));
+    let id = format!("lost-{}", rand_suffix());
+    sessions
+        .create_family(&family(&id), "h1", NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        sessions.rotate(&id, "h1", "h2", NOW).await.unwrap(),
+        Rotation::Rotated(_)
+    ));
+    // The store swaps h2 for h3 but its answer is lost: h3 is never delivered.
+    arm();
+    assert!(sessions.rotate(&id, "h2", "h3", NOW).await.is_err());
+    assert!(sessions.is_current(&id, "h3").await.unwrap());
+    // The client's retry with h2 is not reuse; when its answer is lost as well (the second
+    // swap's), the next retry still is not.
+    arm_nth(2);
+    assert!(sessions.rotate(&id, "h2", "h4", NOW).await.is_err());
+    assert!(sessions.is_current(&id, "h4").await.unwrap());
+    assert!(matches!(
+        sessions.rotate(&id, "h2", "h5", NOW).await.unwrap(),
+        Rotation::Retried(_)
+    ));
+    assert!(matches!(
+        sessions.rotate(&id, "h5", "h6", NOW).await.unwrap(),
+        Rotation::Rotated(_)
+    ));
+    // Once a successor was delivered, its predecessor is reuse again: the family ends.
+    assert!(matches!(
+        sessions.rotate(&id, "h5", "h7", NOW).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+    assert!(sessions.family(&id).await.unwrap().is_none());
+
+    // A delivered rotation leaves no grace: replaying the token it replaced is reuse.
+    let id = format!("delivered-{}", rand_suffix());
+    sessions
+        .create_family(&family(&id), "h1", NOW)
+        .await
+        .unwrap();
+    sessions.rotate(&id, "h1", "h2", NOW).await.unwrap();
+    assert!(matches!(
+        sessions.rotate(&id, "h1", "h9", NOW).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+
+    // The successor that was never delivered, if it turns up, is reuse too.
+    let id = format!("undelivered-{}", rand_suffix());
+    sessions
+        .create_family(&family(&id), "h1", NOW)
+        .await
+        .unwrap();
+    arm();
+    assert!(sessions.rotate(&id, "h1", "h2", NOW).await.is_err());
+    sessions.rotate(&id, "h1", "h3", NOW).await.unwrap();
+    assert!(matches!(
+        sessions.rotate(&id, "h2", "h9", NOW).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+
+    // Without a grace (or after it), the retry is reuse, as before.
+    let id = format!("strict-{}", rand_suffix());
+    strict.create_family(&family(&id), "h1", NOW).await.unwrap();
+    arm();
+    assert!(strict.rotate(&id, "h1", "h2", NOW).await.is_err());
+    assert!(matches!(
+        strict.rotate(&id, "h1", "h3", NOW).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+    let short = Sessions::new(lossy.clone()).with_refresh_grace(Duration::from_millis(300));
+    let id = format!("expired-{}", rand_suffix());
+    short.create_family(&family(&id), "h1", NOW).await.unwrap();
+    arm();
+    assert!(short.rotate(&id, "h1", "h2", NOW).await.is_err());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(matches!(
+        short.rotate(&id, "h1", "h3", NOW).await.unwrap(),
+        Rotation::Reused(_)
+    ));
 }

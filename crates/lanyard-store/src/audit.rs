@@ -143,7 +143,7 @@ impl Store {
         )
         .bind(target_kind.to_string())
         .bind(target_id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await?;
         rows.iter().map(entry).collect()
     }
@@ -159,7 +159,7 @@ impl Store {
         )
         .bind(tenant.to_string())
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await?;
         rows.iter().map(entry).collect()
     }

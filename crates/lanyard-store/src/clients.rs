@@ -116,14 +116,14 @@ pub(crate) async fn put_client(
 impl Store {
     /// A client by `client_id`.
     pub async fn client(&self, client_id: &str) -> Result<Option<ClientSpec>, StoreError> {
-        client_by_id(&mut *self.pool.acquire().await?, client_id).await
+        client_by_id(&mut *self.pool()?.acquire().await?, client_id).await
     }
 
     /// A tenant's clients.
     pub async fn clients(&self, tenant: TenantId) -> Result<Vec<ClientSpec>, StoreError> {
         let rows = sqlx::query("SELECT spec FROM clients WHERE tenant_id = $1 ORDER BY client_id")
             .bind(tenant.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         rows.iter().map(spec_row).collect()
     }
@@ -131,7 +131,7 @@ impl Store {
     /// Every signing key, private halves opened, oldest first.
     pub async fn signing_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
         let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY alg, seq")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         rows.iter()
             .map(|r| {

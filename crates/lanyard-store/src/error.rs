@@ -66,6 +66,16 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(e.to_string())
             }
+            sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+            // PostgreSQL shutting down or restarting (57P01-57P03: admin or crash shutdown,
+            // cannot connect now), a broken connection (class 08) or no connection slot left.
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| {
+                    c.starts_with("57P") || c.starts_with("08") || c == "53300"
+                }) =>
+            {
+                StoreError::Unavailable(e.to_string())
+            }
             sqlx::Error::RowNotFound => StoreError::NotFound("record"),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());

@@ -60,7 +60,7 @@ impl Store {
     pub async fn connections(&self, tenant: TenantId) -> Result<Vec<ConnectionRecord>, StoreError> {
         let rows = sqlx::query("SELECT * FROM connections WHERE tenant_id = $1 ORDER BY name")
             .bind(tenant.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         rows.iter().map(|r| self.connection_row(r)).collect()
     }
@@ -74,7 +74,7 @@ impl Store {
         let row = sqlx::query("SELECT * FROM connections WHERE tenant_id = $1 AND name = $2")
             .bind(tenant.to_string())
             .bind(name.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await?;
         row.as_ref().map(|r| self.connection_row(r)).transpose()
     }
@@ -92,7 +92,7 @@ impl Store {
         .bind(tenant.to_string())
         .bind(connection.to_string())
         .bind(subject.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         row.as_ref().map(|r| rows::id(r, "user_id")).transpose()
     }

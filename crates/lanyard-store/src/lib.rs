@@ -33,11 +33,59 @@ use lanyard_core::Clock;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::AnyPool;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// A pooled PostgreSQL connection idle for longer than this is pinged before it is used.
 const PING_WHEN_IDLE: Duration = Duration::from_secs(1);
+
+/// How often a PostgreSQL server is probed while it answers, and while it does not.
+const PROBE_UP: Duration = Duration::from_millis(500);
+const PROBE_DOWN: Duration = Duration::from_millis(200);
+/// A probe that takes longer than this counts as no answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Probes the database on a connection of its own (never the pool's: a busy pool is not a
+/// dead server) and keeps `down` current, logging each change, until the store is dropped.
+async fn watch_database(down: Weak<AtomicBool>, connect: AnyConnectOptions) {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn: Option<sqlx::AnyConnection> = None;
+    loop {
+        let answers = tokio::time::timeout(PROBE_TIMEOUT, async {
+            if conn.is_none() {
+                conn = connect.connect().await.ok();
+            }
+            let ok = match conn.as_mut() {
+                Some(c) => c.ping().await.is_ok(),
+                None => false,
+            };
+            if !ok {
+                conn = None;
+            }
+            ok
+        })
+        .await
+        .unwrap_or(false);
+        if !answers {
+            conn = None;
+        }
+        let Some(flag) = down.upgrade() else {
+            return;
+        };
+        let was_down = flag.swap(!answers, Ordering::Relaxed);
+        if was_down && answers {
+            tracing::info!("the database answers again");
+        } else if !was_down && !answers {
+            tracing::error!(
+                "the database does not answer: requests that need it fail at once with 503 \
+                 until it does"
+            );
+        }
+        drop(flag);
+        tokio::time::sleep(if answers { PROBE_UP } else { PROBE_DOWN }).await;
+    }
+}
 
 /// Which database is behind the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +100,8 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Set while a PostgreSQL server does not answer (see [`watch_database`]).
+    down: Arc<AtomicBool>,
     backend: Backend,
     clock: Arc<dyn Clock>,
     keyring: Arc<Keyring>,
@@ -144,11 +194,16 @@ impl Store {
             });
         }
         let pool = pool
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(StoreError::from_connect)?;
+        let down = Arc::new(AtomicBool::new(false));
+        if backend != Backend::Sqlite {
+            tokio::spawn(watch_database(Arc::downgrade(&down), connect));
+        }
         Ok(Self {
             pool,
+            down,
             backend,
             clock,
             keyring: Arc::new(keyring),
@@ -163,23 +218,35 @@ impl Store {
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         if self.backend == Backend::Sqlite {
-            self.pool.begin_with("BEGIN IMMEDIATE").await
+            self.pool()?.begin_with("BEGIN IMMEDIATE").await
         } else {
-            self.pool.begin().await
+            self.pool()?.begin().await
         }
+    }
+
+    /// The pool, unless the database is known not to answer: then every query fails at once
+    /// (503 upstream) instead of waiting out the pool's acquire timeout.
+    fn pool(&self) -> Result<&AnyPool, sqlx::Error> {
+        if self.down.load(Ordering::Relaxed) {
+            return Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "the database does not answer (failing fast until it does)",
+            )));
+        }
+        Ok(&self.pool)
     }
 
     /// Runs the embedded migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR
-            .run(&self.pool)
+            .run(self.pool()?)
             .await
             .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(self.pool()?).await?;
         Ok(())
     }
 
@@ -236,7 +303,7 @@ impl Store {
             "audit_log",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool()?)
                 .await?;
             let mut dumped: Vec<Vec<String>> = rows
                 .iter()

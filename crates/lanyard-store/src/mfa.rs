@@ -74,7 +74,7 @@ impl Store {
             "SELECT sealed_secret, key_id, last_step FROM totp_enrolments WHERE user_id = $1",
         )
         .bind(user.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         let Some(r) = row else { return Ok(None) };
         let plain = self.keyring.open(
@@ -152,7 +152,7 @@ impl Store {
         let n = sqlx::query("UPDATE totp_enrolments SET last_step = $2 WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)")
             .bind(user.to_string())
             .bind(step)
-            .execute(&self.pool)
+            .execute(self.pool()?)
             .await?
             .rows_affected();
         Ok(n == 1)
@@ -163,7 +163,7 @@ impl Store {
         let rows =
             sqlx::query("SELECT * FROM passkeys WHERE user_id = $1 ORDER BY created_at, cred_id")
                 .bind(user.to_string())
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool()?)
                 .await?;
         rows.iter()
             .map(|r| {
@@ -224,14 +224,14 @@ impl Store {
                     .bind(cred_id.to_string())
                     .bind(d.to_string())
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(self.pool()?)
                     .await?
             }
             None => {
                 sqlx::query("UPDATE passkeys SET last_used_at = $2 WHERE cred_id = $1")
                     .bind(cred_id.to_string())
                     .bind(now)
-                    .execute(&self.pool)
+                    .execute(self.pool()?)
                     .await?
             }
         };
@@ -371,7 +371,7 @@ impl Store {
             "SELECT COUNT(*) AS n FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
         )
         .bind(user.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool()?)
         .await?;
         rows::int(&r, "n")
     }

@@ -139,18 +139,18 @@ pub(crate) async fn roles_of(
 impl Store {
     /// A tenant by slug.
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
-        tenant_by_slug(&mut *self.pool.acquire().await?, slug).await
+        tenant_by_slug(&mut *self.pool()?.acquire().await?, slug).await
     }
 
     /// A tenant by id.
     pub async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError> {
-        tenant_by_id(&mut *self.pool.acquire().await?, id).await
+        tenant_by_id(&mut *self.pool()?.acquire().await?, id).await
     }
 
     /// Every tenant, by slug.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let rows = sqlx::query("SELECT * FROM tenants ORDER BY slug")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         rows.iter().map(tenant_row).collect()
     }
@@ -158,7 +158,7 @@ impl Store {
     /// Which tenants are clients of which.
     pub async fn orgs(&self) -> Result<Orgs, StoreError> {
         let rows = sqlx::query("SELECT id, client_of FROM tenants WHERE client_of IS NOT NULL")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         let pairs = rows
             .iter()
@@ -170,7 +170,7 @@ impl Store {
     /// The location tree of every tenant (scope checks may cross into client organisations).
     pub async fn location_tree(&self) -> Result<LocationTree, StoreError> {
         let rows = sqlx::query("SELECT * FROM locations")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         let all = rows
             .iter()
@@ -181,25 +181,25 @@ impl Store {
 
     /// A tenant's locations.
     pub async fn locations(&self, tenant: TenantId) -> Result<Vec<Location>, StoreError> {
-        locations_of(&mut *self.pool.acquire().await?, tenant).await
+        locations_of(&mut *self.pool()?.acquire().await?, tenant).await
     }
 
     /// A tenant's accounts.
     pub async fn accounts(&self, tenant: TenantId) -> Result<Vec<Account>, StoreError> {
-        accounts_of(&mut *self.pool.acquire().await?, tenant).await
+        accounts_of(&mut *self.pool()?.acquire().await?, tenant).await
     }
 
     /// The role set that applies in `tenant`: its own, or its provider's for a client
     /// organisation.
     pub async fn roles(&self, tenant: TenantId) -> Result<Vec<Role>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool()?.acquire().await?;
         let owner = role_owner(&mut conn, tenant).await?;
         roles_of(&mut conn, owner).await
     }
 
     /// One role by id.
     pub async fn role(&self, id: RoleId) -> Result<Option<Role>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool()?.acquire().await?;
         let row = sqlx::query("SELECT tenant_id FROM roles WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&mut *conn)

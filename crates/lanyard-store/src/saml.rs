@@ -80,14 +80,14 @@ pub(crate) async fn put_sp(
 impl Store {
     /// A service provider by entity id.
     pub async fn saml_sp(&self, entity_id: &str) -> Result<Option<SamlSpSpec>, StoreError> {
-        sp_by_entity(&mut *self.pool.acquire().await?, entity_id).await
+        sp_by_entity(&mut *self.pool()?.acquire().await?, entity_id).await
     }
 
     /// A tenant's service providers.
     pub async fn saml_sps(&self, tenant: TenantId) -> Result<Vec<SamlSpSpec>, StoreError> {
         let rows = sqlx::query("SELECT spec FROM saml_sps WHERE tenant_id = $1 ORDER BY entity_id")
             .bind(tenant.to_string())
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         rows.iter().map(spec_row).collect()
     }
@@ -107,7 +107,7 @@ impl Store {
     /// The certificates of the SAML signing keys, by kid (base64 DER).
     pub async fn saml_certificates(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT kid, der_base64 FROM saml_certificates ORDER BY kid")
-            .fetch_all(&self.pool)
+            .fetch_all(self.pool()?)
             .await?;
         rows.iter()
             .map(|r| Ok((rows::text(r, "kid")?, rows::text(r, "der_base64")?)))
@@ -126,7 +126,7 @@ impl Store {
         .bind(kid.to_string())
         .bind(der_base64.to_string())
         .bind(self.now_ms())
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await;
         match r {
             Ok(_) => Ok(true),
@@ -150,7 +150,7 @@ impl Store {
             )
             .bind(entity_id.to_string())
             .bind(user.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await?;
             row.as_ref().map(|r| rows::text(r, "name_id")).transpose()
         };
@@ -164,7 +164,7 @@ impl Store {
         .bind(user.to_string())
         .bind(fresh.to_string())
         .bind(self.now_ms())
-        .execute(&self.pool)
+        .execute(self.pool()?)
         .await;
         match inserted {
             Ok(_) => Ok(fresh.to_string()),
@@ -189,7 +189,7 @@ impl Store {
         )
         .bind(entity_id.to_string())
         .bind(name_id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.pool()?)
         .await?;
         row.as_ref()
             .map(|r| rows::id::<UserId>(r, "user_id"))

@@ -381,7 +381,7 @@ impl Store {
 
     /// A person by id.
     pub async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        load_user(&mut *self.pool.acquire().await?, id).await
+        load_user(&mut *self.pool()?.acquire().await?, id).await
     }
 
     /// A person by email address or username (case-insensitive) within a tenant.
@@ -390,7 +390,7 @@ impl Store {
         tenant: TenantId,
         login: &str,
     ) -> Result<Option<User>, StoreError> {
-        find_by_login(&mut *self.pool.acquire().await?, tenant, login).await
+        find_by_login(&mut *self.pool()?.acquire().await?, tenant, login).await
     }
 
     /// People of a tenant, by family then given name.
@@ -413,9 +413,9 @@ impl Store {
         .bind(like)
         .bind(f.limit.unwrap_or(100).clamp(1, 1000))
         .bind(f.offset.unwrap_or(0).max(0))
-        .fetch_all(&self.pool)
+        .fetch_all(self.pool()?)
         .await?;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.pool()?.acquire().await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let mut u = user_row(r)?;
@@ -430,7 +430,7 @@ impl Store {
         let rows =
             sqlx::query("SELECT * FROM employments WHERE user_id = $1 ORDER BY starts_on, id")
                 .bind(user.to_string())
-                .fetch_all(&self.pool)
+                .fetch_all(self.pool()?)
                 .await?;
         rows.iter()
             .map(|r| {
@@ -585,7 +585,7 @@ impl Store {
     pub async fn password_hash(&self, id: UserId) -> Result<Option<PasswordHash>, StoreError> {
         let row = sqlx::query("SELECT hash FROM passwords WHERE user_id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool()?)
             .await?;
         row.map(|r| {
             PasswordHash::parse(&rows::text(&r, "hash")?)

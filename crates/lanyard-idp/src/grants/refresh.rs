@@ -122,6 +122,10 @@ pub(super) async fn exchange(
         .await?
     {
         Rotation::Rotated(_) => {}
+        Rotation::Retried(f) => {
+            tracing::info!(client = %f.client_id, user = %f.user_id,
+                "refresh token presented again within the grace, its successor never delivered: rotated again");
+        }
         Rotation::Reused(f) => {
             tracing::warn!(client = %f.client_id, user = %f.user_id, "refresh token reuse: family revoked");
             return Err(OAuthError::InvalidGrant(

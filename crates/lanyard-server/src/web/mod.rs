@@ -36,17 +36,21 @@ pub fn router() -> Router<Arc<App>> {
         .merge(account::router())
 }
 
-/// The caller's address for throttling: the socket peer's (never a forwarded header).
+/// The caller's address for throttling: the socket peer's, or, when the peer is one of
+/// `server.trusted_proxies`, the right-most forwarded address that is not a trusted proxy.
 pub(crate) struct ClientAddr(pub Address);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<Arc<App>> for ClientAddr {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
         Ok(ClientAddr(
             parts
                 .extensions
                 .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| Address::of(c.0.ip()))
+                .map(|c| Address::of(app.trusted_proxies.client(c.0.ip(), &parts.headers)))
                 .unwrap_or_else(Address::unknown),
         ))
     }

@@ -4,6 +4,7 @@
 mod attacks;
 mod cli;
 mod common;
+mod faults;
 mod federation;
 mod federation_pages;
 mod http_errors;

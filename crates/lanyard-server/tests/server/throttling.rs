@@ -73,6 +73,76 @@ async fn one_address_cannot_lock_out_the_people_behind_it() {
     );
 }
 
+/// A failed sign-in posted as a load balancer forwards it for `client`.
+async fn guess_via_proxy(b: &Browser, client: &str, login: &str) -> (u16, Duration) {
+    let (tx, csrf) = form(b).await;
+    let t = Instant::now();
+    let r = b
+        .http
+        .post(format!("{}/login", b.base))
+        .header("x-forwarded-for", format!("198.51.100.200, {client}"))
+        .form(&[
+            ("tx", tx.as_str()),
+            ("csrf", csrf.as_str()),
+            ("login", login),
+            ("password", "wrong-password-1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), t.elapsed())
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_caller_is_throttled_by_his_own_address() {
+    // Every request reaches Lanyard from 127.0.0.1, the balancer, which appends the address
+    // it saw to X-Forwarded-For (the first entry is the caller's own forgery).
+    let l = Lanyard::demo(
+        &[
+            ("LANYARD_LOGIN__MAX_FAILURES_PER_IP", "2"),
+            ("LANYARD_LOGIN__MAX_IP_DELAY_SECS", "1"),
+            (
+                "LANYARD_SERVER__TRUSTED_PROXIES",
+                r#"["127.0.0.1/32", "::1"]"#,
+            ),
+        ],
+        "",
+    )
+    .await;
+    let b = Browser::new(&l.base);
+    for i in 0..3 {
+        let (status, _) = guess_via_proxy(&b, "203.0.113.10", &format!("g{i}@demo.test")).await;
+        assert_eq!(status, 401);
+    }
+    let (_, slowed) = guess_via_proxy(&b, "203.0.113.10", "g9@demo.test").await;
+    assert!(
+        slowed >= Duration::from_millis(900),
+        "the guessing address was not slowed"
+    );
+    // Someone else behind the same balancer is not: his own address is what counts.
+    let (status, other) = guess_via_proxy(&b, "203.0.113.11", "h1@demo.test").await;
+    assert_eq!(status, 401);
+    assert!(
+        other < Duration::from_millis(900),
+        "a different caller behind the balancer was slowed ({other:?})"
+    );
+}
+
+#[tokio::test]
+async fn trusted_proxies_that_do_not_parse_stop_the_start_with_their_names() {
+    let l = Lanyard::prepare(&[(
+        "LANYARD_SERVER__TRUSTED_PROXIES",
+        r#"["10.0.0.0/8", "lb.internal"]"#,
+    )]);
+    let out = l.cli(&["check-config"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("server.trusted_proxies") && err.contains("lb.internal"),
+        "{err}"
+    );
+}
+
 const TWO_NAMES: &str = r#"
 [[tenant.user]]
 given_name = "Jo"

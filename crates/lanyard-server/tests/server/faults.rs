@@ -1,0 +1,447 @@
+//! Faults of the shared stores, made with real servers: a proxy between Lanyard and the
+//! Redis `make test` started holds Redis's answers back as a hung Redis would.
+
+use crate::common::*;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Forwards to Redis. Once armed, the first command naming `trigger` goes through to Redis
+/// (which performs it), but every answer from then on waits until `hold` has passed.
+struct HoldingProxy {
+    port: u16,
+    state: Arc<Mutex<Hold>>,
+}
+
+#[derive(Default)]
+struct Hold {
+    armed: Option<(Vec<u8>, Duration)>,
+    until: Option<Instant>,
+}
+
+impl HoldingProxy {
+    async fn start(redis: &str) -> Self {
+        let target = redis
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(Mutex::new(Hold::default()));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(&target).await else {
+                    continue;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = shared.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = cr.read(&mut buf).await {
+                        {
+                            let mut h = up.lock().unwrap();
+                            if let Some((trigger, hold)) = h.armed.clone() {
+                                if buf[..n].windows(trigger.len()).any(|w| w == trigger) {
+                                    h.until = Some(Instant::now() + hold);
+                                    h.armed = None;
+                                }
+                            }
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                let down = shared.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = sr.read(&mut buf).await {
+                        let until = down.lock().unwrap().until;
+                        if let Some(wait) =
+                            until.and_then(|u| u.checked_duration_since(Instant::now()))
+                        {
+                            tokio::time::sleep(wait).await;
+                        }
+                        if cw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, state }
+    }
+
+    fn arm(&self, trigger: &str, hold: Duration) {
+        self.state.lock().unwrap().armed = Some((trigger.as_bytes().to_vec(), hold));
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+// The proxy's tasks must run while the test thread waits for the CLI's `apply`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_rotation_redis_answered_too_late_can_be_retried() {
+    let Some(redis) = redis_url() else {
+        return;
+    };
+    let proxy = HoldingProxy::start(&redis).await;
+    let prefix = format!("hang{}:", uuid::Uuid::new_v4().simple());
+    let url = proxy.url();
+    let l = Lanyard::demo(
+        &[
+            ("LANYARD_SESSIONS__STORE", "redis"),
+            ("LANYARD_SESSIONS__REDIS_URL", url.as_str()),
+            ("LANYARD_SESSIONS__KEY_PREFIX", prefix.as_str()),
+        ],
+        "",
+    )
+    .await;
+    let t = full_sign_in(&l, "learner@demo.test").await;
+    let first = t["refresh_token"].as_str().unwrap().to_string();
+    // Redis performs the rotation's swap, but its answer comes after Lanyard gave up (2 s).
+    proxy.arm("rf_cur:", Duration::from_secs(3));
+    let started = Instant::now();
+    let r = refresh(&l.base, &first).await;
+    assert_eq!(r.status(), 503, "{:?}", r.text().await);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the 503 waited for Redis"
+    );
+    tokio::time::sleep(Duration::from_millis(3200).saturating_sub(started.elapsed())).await;
+    // The client retries with the token it still has: that is not reuse, and the grant lives.
+    let r = refresh(&l.base, &first).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "the retry lost the grant: {:?}",
+        r.text().await
+    );
+    let next: serde_json::Value = r.json().await.unwrap();
+    let next = next["refresh_token"].as_str().unwrap();
+    let r = refresh(&l.base, next).await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    let newest: serde_json::Value = r.json().await.unwrap();
+    // A delivered rotation leaves no grace: replaying the token it replaced ends the family.
+    assert_eq!(refresh(&l.base, next).await.status(), 400);
+    assert_eq!(
+        refresh(&l.base, newest["refresh_token"].as_str().unwrap())
+            .await
+            .status(),
+        400
+    );
+}
+
+/// What `lanyard serve` logs while starting against the Redis at `url`.
+async fn start_up_log(url: &str) -> String {
+    let prefix = format!("aof{}:", uuid::Uuid::new_v4().simple());
+    let l = Lanyard::prepare(&[
+        ("LANYARD_SESSIONS__STORE", "redis"),
+        ("LANYARD_SESSIONS__REDIS_URL", url),
+        ("LANYARD_SESSIONS__KEY_PREFIX", prefix.as_str()),
+    ]);
+    let mut child = l
+        .cmd(&["serve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..300 {
+        if reqwest::get(format!("{}/healthz", l.base))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(up, "lanyard did not start: {log}");
+    log
+}
+
+#[tokio::test]
+async fn a_redis_that_would_lose_every_refresh_token_on_restart_is_warned_about() {
+    let Some(shared) = redis_url() else {
+        return;
+    };
+    // The Redis of `make test` runs as docs/operations.md asks: no warning.
+    let log = start_up_log(&shared).await;
+    assert!(!log.contains("appendonly"), "{log}");
+    // One of its own without the append-only file.
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+        ])
+        .args(["--appendonly", "no", "--dir", dir.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = start_up_log(&format!("redis://127.0.0.1:{port}")).await;
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert!(
+        log.contains("WARN") && log.contains("appendonly no") && log.contains("refresh token"),
+        "no warning about a Redis without persistence: {log}"
+    );
+}
+
+/// A PostgreSQL server of this test's own (the shared one must not be stopped), from the
+/// binaries `make test` installed; run as the `postgres` user when the tests run as root.
+struct PrivatePostgres {
+    bin: std::path::PathBuf,
+    data: tempfile::TempDir,
+    port: u16,
+    as_postgres: bool,
+}
+
+impl PrivatePostgres {
+    fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL binaries")
+            .filter_map(|e| Some(e.ok()?.path().join("bin")))
+            .find(|b| b.join("pg_ctl").exists())
+            .expect("pg_ctl");
+        let uid = std::process::Command::new("id").arg("-u").output().unwrap();
+        let as_postgres = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+        let data = tempfile::tempdir().unwrap();
+        if as_postgres {
+            let ok = std::process::Command::new("chown")
+                .args(["-R", "postgres", data.path().to_str().unwrap()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+        let pg = Self {
+            bin,
+            data,
+            port: free_port(),
+            as_postgres,
+        };
+        let out = pg
+            .cmd(
+                "initdb",
+                &["-U", "lanyard", "--auth=trust", "--no-sync", "-E", "UTF8"],
+            )
+            .arg("-D")
+            .arg(pg.dir())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pg.ctl(&["start"]);
+        pg
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        self.data.path().join("pg")
+    }
+
+    fn cmd(&self, program: &str, args: &[&str]) -> std::process::Command {
+        let program = self.bin.join(program);
+        let mut c = if self.as_postgres {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            std::process::Command::new(program)
+        };
+        c.args(args);
+        c
+    }
+
+    fn ctl(&self, what: &[&str]) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off",
+            self.port,
+            self.data.path().display()
+        );
+        let out = self
+            .cmd("pg_ctl", &["-w", "-t", "60", "-o", &options, "-l"])
+            .arg(self.data.path().join("pg.log"))
+            .arg("-D")
+            .arg(self.dir())
+            .args(what)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl {what:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://lanyard@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd("pg_ctl", &["-m", "immediate", "-w", "stop", "-D"])
+            .arg(self.dir())
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn postgresql_shutting_down_is_a_fast_503_and_its_return_is_seen_at_once() {
+    if std::env::var("LANYARD_TEST_POSTGRES_URL").is_err() {
+        return;
+    }
+    let pg = PrivatePostgres::start();
+    let url = pg.url();
+    let l = Lanyard::demo(&[("LANYARD_DATABASE__URL", url.as_str())], "").await;
+    let t = full_sign_in(&l, "learner@demo.test").await;
+    let mut token = t["refresh_token"].as_str().unwrap().to_string();
+    let r = refresh(&l.base, &token).await;
+    assert_eq!(r.status(), 200);
+    token = r.json::<serde_json::Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // An administrator shuts PostgreSQL down (fast: sessions are terminated, 57P01).
+    pg.ctl(&["-m", "fast", "stop"]);
+    let started = Instant::now();
+    let r = refresh(&l.base, &token).await;
+    assert_eq!(r.status(), 503, "{:?}", r.text().await);
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    // Once the outage is seen, every request fails at once rather than after the pool's 5 s.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for path in ["token", "readyz"] {
+        let started = Instant::now();
+        let status = if path == "token" {
+            refresh(&l.base, &token).await.status()
+        } else {
+            reqwest::get(format!("{}/readyz", l.base))
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(status, 503, "{path}");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{path} waited {:?} for a database that is down",
+            started.elapsed()
+        );
+    }
+    // PostgreSQL returns: within a second the same token works (it was never rotated).
+    pg.ctl(&["start"]);
+    let back = Instant::now();
+    loop {
+        let r = refresh(&l.base, &token).await;
+        if r.status() == 200 {
+            break;
+        }
+        assert_eq!(r.status(), 503);
+        assert!(
+            back.elapsed() < Duration::from_secs(2),
+            "not back after {:?}",
+            back.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn on_sigterm_a_node_reports_not_ready_first_and_finishes_what_is_in_flight() {
+    let l = Lanyard::prepare(&[
+        ("LANYARD_SERVER__DRAIN_SECS", "2"),
+        ("LANYARD_SERVER__SHUTDOWN_TIMEOUT_SECS", "10"),
+    ]);
+    let mut child = l.cmd(&["serve"]).spawn().unwrap();
+    let ready = || async {
+        reqwest::get(format!("{}/readyz", l.base))
+            .await
+            .map(|r| r.status().as_u16())
+    };
+    let mut up = false;
+    for _ in 0..300 {
+        if ready().await.is_ok_and(|s| s == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "lanyard did not start");
+    // A request in flight: its headers are in, its body is still coming.
+    let addr = l.base.trim_start_matches("http://").to_string();
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 20\r\n\r\ngrant_type=",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let signalled = Instant::now();
+    // Draining: not ready, but still serving everything else.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ready().await.unwrap(), 503);
+    let healthz = reqwest::get(format!("{}/healthz", l.base)).await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    // After the drain, new connections are refused ...
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(
+        ready().await.is_err(),
+        "a new connection was accepted after the drain"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "exited with a request in flight"
+    );
+    // ... and the request in flight is still answered.
+    slow.write_all(b"refresh_to").await.unwrap();
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_string(&mut answer)).await;
+    // (401: the form names no client; any answer in the protocol's format will do.)
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // Then the process ends on its own, well before the deadline.
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(s) = child.try_wait().unwrap() {
+            exited = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "did not stop cleanly: {exited:?}"
+    );
+    assert!(signalled.elapsed() < Duration::from_secs(9));
+}
