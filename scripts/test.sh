@@ -22,6 +22,8 @@ command -v chromium >/dev/null || apt_install chromium fonts-dejavu-core
 command -v wrk >/dev/null || apt_install wrk
 # pysaml2 calls the xmlsec1 program.
 command -v xmlsec1 >/dev/null || apt_install xmlsec1
+# A real Prometheus server scrapes /metrics in the metrics tests.
+command -v prometheus >/dev/null || apt_install prometheus
 
 # Third-party clients for the interoperability tests, into folders of the project.
 if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.installed ]; then

@@ -41,6 +41,8 @@ pub struct App {
     pub trusted_proxies: crate::forwarded::TrustedProxies,
     /// Set on SIGTERM: `/readyz` turns 503 so the balancer drains this node.
     pub draining: std::sync::atomic::AtomicBool,
+    /// What `/metrics` reports.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Signed metadata kept for reuse: signing it costs an RSA signature, and the endpoint is public.
@@ -187,6 +189,7 @@ impl App {
             upstreams: Default::default(),
             trusted_proxies,
             draining: Default::default(),
+            metrics: Default::default(),
         })
     }
 

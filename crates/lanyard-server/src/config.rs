@@ -197,6 +197,10 @@ pub struct ServerConfig {
     /// `X-Forwarded-For` headers are believed for the caller's address; from any other peer
     /// those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// Serve `/metrics` (with `/healthz` and `/readyz`) on this address of its own instead of
+    /// the public listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// On SIGTERM, `/readyz` answers 503 for this long while everything is still served, so
     /// the load balancer stops sending new work first.
     pub drain_secs: u64,
@@ -212,6 +216,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
             drain_secs: 5,
             shutdown_timeout_secs: 30,
         }
@@ -531,6 +536,14 @@ impl Config {
                     if entries.len() == 1 { "is" } else { "are" }
                 ),
             );
+        }
+        if let Some(m) = &self.server.metrics_listen {
+            if m.parse::<SocketAddr>().is_err() {
+                bad(
+                    "server.metrics_listen",
+                    format!("{m:?} is not an address like 127.0.0.1:9100"),
+                );
+            }
         }
         if self.server.listen.parse::<SocketAddr>().is_err() {
             bad(

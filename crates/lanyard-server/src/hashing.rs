@@ -71,6 +71,14 @@ impl Hasher {
         })
     }
 
+    /// Hashes admitted and not finished, and how many may be.
+    pub fn load(&self) -> (usize, usize) {
+        (
+            self.in_flight.load(Ordering::Relaxed).min(self.capacity),
+            self.capacity,
+        )
+    }
+
     /// The configured parameters.
     pub fn params(&self) -> &Argon2Params {
         &self.params

@@ -33,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
     let mut r = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(public_metrics(&app))
         .route("/static/lanyard.css", get(crate::pages::stylesheet))
         .route("/static/webauthn.js", get(crate::pages::script))
         .route("/static/autopost.js", get(crate::pages::autopost_script))
@@ -47,7 +48,11 @@ pub fn router(app: Arc<App>) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(limits.request_timeout_secs),
         ))
-        .layer(axum::middleware::from_fn(crate::errors::in_protocol_format));
+        .layer(axum::middleware::from_fn(crate::errors::in_protocol_format))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::metrics::track,
+        ));
     // Outside the layers above, so their own answers (413, timeouts) carry the headers too.
     for (name, value) in security {
         r = r.layer(SetResponseHeaderLayer::if_not_present(
@@ -67,6 +72,23 @@ pub fn router(app: Arc<App>) -> Router {
     r.layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// `/metrics` on the public listener, unless it has an address of its own.
+fn public_metrics(app: &Arc<App>) -> Router<Arc<App>> {
+    match app.config.server.metrics_listen {
+        Some(_) => Router::new(),
+        None => Router::new().route("/metrics", get(crate::metrics::scrape)),
+    }
+}
+
+/// The metrics listener's routes: `/metrics`, `/healthz` and `/readyz`.
+fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::scrape))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(app)
 }
 
 /// Alive: the process answers.
@@ -113,6 +135,21 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(listen = %listener.local_addr()?, issuer = %app.config.server.issuer, "lanyard is serving");
     let reload = tokio::spawn(reload_keys(app.clone()));
+    let metrics = match &app.config.server.metrics_listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for metrics: {e}"))?;
+            tracing::info!(listen = %l.local_addr()?, "metrics, health and readiness");
+            let app = app.clone();
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, metrics_router(app)).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let (stopping_tx, stopping) = tokio::sync::oneshot::channel::<()>();
     let draining = {
         let app = app.clone();
@@ -154,6 +191,9 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         () = deadline => tracing::warn!("requests still in flight at the shutdown deadline were cut off"),
     }
     reload.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     tracing::info!("lanyard stopped");
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod forwarded;
 pub mod hashing;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod realm;

@@ -250,6 +250,17 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the database is known not to answer (PostgreSQL's probe failed).
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Relaxed)
+    }
+
+    /// Pooled connections: open, and idle among them.
+    pub fn pool_size(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size(), idle)
+    }
+
     /// Which backend this is.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -168,7 +168,15 @@ async fn token(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> 
         Err(e) => return oauth_error(&e, true),
     };
     let used_basic = basic.is_some();
-    match grants::token(&app.provider, TokenRequest { form, basic }).await {
+    let grant_type = form.get("grant_type").cloned();
+    let result = grants::token(&app.provider, TokenRequest { form, basic }).await;
+    let outcome = match &result {
+        Ok(_) => "issued",
+        Err(OAuthError::TemporarilyUnavailable) => "unavailable",
+        Err(_) => "refused",
+    };
+    app.metrics.grant(grant_type.as_deref(), outcome);
+    match result {
         Ok(t) => (StatusCode::OK, no_store(), Json(t)).into_response(),
         Err(e) => oauth_error(&e, used_basic),
     }

@@ -376,6 +376,7 @@ pub(crate) async fn establish(
     amr: Vec<String>,
 ) -> Result<(CookieJar, SsoSession), lanyard_session::SessionError> {
     throttle::succeeded(app.sessions.store(), &Subject::Person(user)).await?;
+    app.metrics.sign_in_completed(&amr);
     let now = app.provider.now();
     let existing = match cookies::sso_secret(app, &jar) {
         Some(secret) => app.sessions.sso_by_secret(&secret).await?,

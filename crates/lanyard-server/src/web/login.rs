@@ -203,7 +203,22 @@ pub(crate) async fn login_submit(
         };
         return login_form(&app, &f.tx, &t, shown, &rid).await;
     }
-    match sign_in(&app, &t, &f, &addr).await {
+    let result = sign_in(&app, &t, &f, &addr).await;
+    app.metrics.sign_in(
+        "password",
+        match &result {
+            Ok(Outcome::Authenticated(_)) => "accepted",
+            Ok(Outcome::Wrong) => "wrong",
+            Ok(Outcome::Locked) => "locked",
+            Ok(Outcome::Refused(_)) => "refused",
+            Ok(Outcome::Busy) => {
+                app.metrics.hashing_refused();
+                "busy"
+            }
+            Err(_) => "unavailable",
+        },
+    );
+    match result {
         Ok(Outcome::Authenticated(user)) => {
             let tenant = t.tenant_id;
             let moved = flow::first_factor(&app, jar, t, &user, Method::Password).await;

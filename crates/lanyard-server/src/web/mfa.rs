@@ -223,6 +223,14 @@ pub(crate) async fn mfa_post(
                     return unavailable_page(&app, Some(t.tenant_id), &rid).await;
                 }
             };
+            app.metrics.sign_in(
+                "second_factor",
+                if matches!(locked, Ok(true)) {
+                    "locked"
+                } else {
+                    "wrong"
+                },
+            );
             let (status, msg) = match locked {
                 Ok(true) => (StatusCode::TOO_MANY_REQUESTS, LOCKED),
                 Ok(false) => (

@@ -347,6 +347,16 @@ pub(crate) async fn passkey_finish(
         Ok(l) => l,
         Err(e) => return unavailable(&rid, "throttle unavailable", e),
     };
+    app.metrics.sign_in(
+        "passkey",
+        if cloned {
+            "cloned"
+        } else if locked {
+            "locked"
+        } else {
+            "wrong"
+        },
+    );
     if cloned {
         json_error(StatusCode::FORBIDDEN, "This passkey may have been copied, so it was refused. Please contact your administrator.")
     } else if locked {
