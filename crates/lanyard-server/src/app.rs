@@ -43,6 +43,8 @@ pub struct App {
     pub draining: std::sync::atomic::AtomicBool,
     /// What `/metrics` reports.
     pub metrics: crate::metrics::Metrics,
+    /// Whether the session store answered its last ping (always, in process).
+    pub sessions_up: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Signed metadata kept for reuse: signing it costs an RSA signature, and the endpoint is public.
@@ -82,6 +84,29 @@ pub async fn session_store(
             Arc::new(store)
         }
     })
+}
+
+/// Pings the shared session store every second and logs when it stops and starts answering
+/// (requests that need it fail at once meanwhile; this is what tells the operator).
+async fn watch_sessions(up: std::sync::Weak<std::sync::atomic::AtomicBool>, sessions: Sessions) {
+    use std::sync::atomic::Ordering;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let answers = sessions.store().ping().await;
+        let Some(flag) = up.upgrade() else {
+            return;
+        };
+        let was = flag.swap(answers.is_ok(), Ordering::Relaxed);
+        match answers {
+            Err(e) if was => tracing::error!(
+                error = %e,
+                "the session store (Redis) does not answer: sign-ins, codes and refreshes get 503 until it does"
+            ),
+            // At `warn`, like the outage: an operator who sees one must see the other.
+            Ok(()) if !was => tracing::warn!("the session store (Redis) answers again"),
+            _ => {}
+        }
+    }
 }
 
 /// Refresh tokens (valid for weeks) and SSO sessions live only in Redis: a Redis that does
@@ -171,6 +196,13 @@ impl App {
         let passkeys = Arc::new(lanyard_mfa::passkeys::Passkeys::new(
             &rp_id, &rp_name, &origins,
         )?);
+        let sessions_up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        if config.sessions.store == SessionBackend::Redis {
+            tokio::spawn(watch_sessions(
+                Arc::downgrade(&sessions_up),
+                sessions.clone(),
+            ));
+        }
         // Checked with the rest of the configuration; an entry that does not parse stops the start.
         let trusted_proxies =
             crate::forwarded::TrustedProxies::parse(&config.server.trusted_proxies)
@@ -190,6 +222,7 @@ impl App {
             trusted_proxies,
             draining: Default::default(),
             metrics: Default::default(),
+            sessions_up,
         })
     }
 

@@ -12,10 +12,23 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// `RUST_LOG` when it is set to something, else `log.level`; an empty `RUST_LOG=` (easily left
+/// in a unit file) must not silence errors. Returns why `RUST_LOG` was ignored, if it was.
+fn init_logging(config: &Config) -> Option<String> {
+    use tracing_subscriber::EnvFilter;
+    let configured =
+        || EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let (filter, ignored) = match env.as_deref().map(EnvFilter::try_new) {
+        Some(Ok(f)) => (f, None),
+        Some(Err(e)) => (
+            configured(),
+            Some(format!("RUST_LOG does not parse ({e}); using log.level")),
+        ),
+        None => (configured(), None),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -23,6 +36,7 @@ fn init_logging(config: &Config) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    ignored
 }
 
 fn main() -> ExitCode {
@@ -42,7 +56,9 @@ fn main() -> ExitCode {
             eprintln!("config warning: {w}");
         }
     } else {
-        init_logging(&config);
+        if let Some(why) = init_logging(&config) {
+            tracing::warn!("{why}");
+        }
         for w in &config.warnings {
             tracing::warn!("config: {w}");
         }

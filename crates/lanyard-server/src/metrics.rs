@@ -238,11 +238,27 @@ pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // A server error is logged here once with where it happened (the path without its
+    // query) and the request id, beside the cause its handler logged with the same id.
+    // (Both clones share the request's buffers: nothing is copied unless it is logged.)
+    let uri = request.uri().clone();
+    let request_id = request.headers().get("x-request-id").cloned();
     let response = next.run(request).await;
+    let status = response.status();
+    if status.is_server_error() {
+        tracing::warn!(
+            request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-"),
+            method = %method,
+            path = uri.path(),
+            status = status.as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "answered with a server error"
+        );
+    }
     app.metrics.request(
         &method,
         &route,
-        response.status().as_u16(),
+        status.as_u16(),
         started.elapsed().as_secs_f64(),
     );
     response
@@ -261,7 +277,7 @@ pub async fn scrape(State(app): State<Arc<App>>) -> Response {
             store: "database".into(),
         })
         .set(up(!app.store.is_down()));
-    let sessions_up = app.sessions.store().ping().await.is_ok();
+    let sessions_up = app.sessions_up.load(std::sync::atomic::Ordering::Relaxed);
     m.store_up
         .get_or_create(&StoreLabels {
             store: "sessions".into(),

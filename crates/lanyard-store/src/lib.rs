@@ -75,7 +75,7 @@ async fn watch_database(down: Weak<AtomicBool>, connect: AnyConnectOptions) {
         };
         let was_down = flag.swap(!answers, Ordering::Relaxed);
         if was_down && answers {
-            tracing::info!("the database answers again");
+            tracing::warn!("the database answers again");
         } else if !was_down && !answers {
             tracing::error!(
                 "the database does not answer: requests that need it fail at once with 503 \

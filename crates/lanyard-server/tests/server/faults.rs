@@ -445,3 +445,120 @@ async fn on_sigterm_a_node_reports_not_ready_first_and_finishes_what_is_in_fligh
     );
     assert!(signalled.elapsed() < Duration::from_secs(9));
 }
+
+/// A `redis-server` of this test's own on `port` (no persistence), stopped on drop.
+struct PrivateRedis(std::process::Child);
+
+impl PrivateRedis {
+    async fn start(port: u16, dir: &std::path::Path) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "no", "--dir", dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self(child)
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until a line of `log` contains every one of `words`.
+async fn logged(log: &Arc<Mutex<Vec<String>>>, words: &[&str]) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(l) = log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| words.iter().all(|w| l.contains(w)))
+        {
+            return l.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no log line with {words:?}: {:#?}",
+            log.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_redis_its_return_and_each_request_it_fails_are_logged() {
+    if redis_url().is_none() {
+        return;
+    }
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let redis = PrivateRedis::start(port, data.path()).await;
+    let url = format!("redis://127.0.0.1:{port}");
+    // An empty RUST_LOG (left in a unit file) must not silence anything.
+    let l = Lanyard::prepare(&[
+        ("LANYARD_SESSIONS__STORE", "redis"),
+        ("LANYARD_SESSIONS__REDIS_URL", url.as_str()),
+        ("RUST_LOG", ""),
+    ]);
+    l.apply(&std::fs::read_to_string(demo_file()).unwrap());
+    let mut child = l
+        .cmd(&["serve"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let lines = log.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            lines.lock().unwrap().push(line);
+        }
+    });
+    for _ in 0..300 {
+        if reqwest::get(format!("{}/healthz", l.base))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    logged(&log, &["WARN", "appendonly no"]).await;
+    let t = full_sign_in(&l, "learner@demo.test").await;
+    let token = t["refresh_token"].as_str().unwrap().to_string();
+    drop(redis);
+    logged(&log, &["ERROR", "session store (Redis) does not answer"]).await;
+    let r = refresh(&l.base, &token).await;
+    assert_eq!(r.status(), 503);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    logged(
+        &log,
+        &["answered with a server error", "/token", "503", &rid],
+    )
+    .await;
+    let _redis = PrivateRedis::start(port, data.path()).await;
+    logged(&log, &["WARN", "session store (Redis) answers again"]).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
