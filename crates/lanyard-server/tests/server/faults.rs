@@ -2,6 +2,7 @@
 //! Redis `make test` started holds Redis's answers back as a hung Redis would.
 
 use crate::common::*;
+use crate::logs::{logged, serve_logged};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -481,27 +482,6 @@ impl Drop for PrivateRedis {
     }
 }
 
-/// Waits until a line of `log` contains every one of `words`.
-async fn logged(log: &Arc<Mutex<Vec<String>>>, words: &[&str]) -> String {
-    let started = Instant::now();
-    loop {
-        if let Some(l) = log
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|l| words.iter().all(|w| l.contains(w)))
-        {
-            return l.clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no log line with {words:?}: {:#?}",
-            log.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_redis_its_return_and_each_request_it_fails_are_logged() {
     if redis_url().is_none() {
@@ -518,32 +498,7 @@ async fn losing_redis_its_return_and_each_request_it_fails_are_logged() {
         ("RUST_LOG", ""),
     ]);
     l.apply(&std::fs::read_to_string(demo_file()).unwrap());
-    let mut child = l
-        .cmd(&["serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let stderr = child.stderr.take().unwrap();
-    let lines = log.clone();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    for _ in 0..300 {
-        if reqwest::get(format!("{}/healthz", l.base))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut child, log) = serve_logged(&l).await;
     logged(&log, &["WARN", "appendonly no"]).await;
     let t = full_sign_in(&l, "learner@demo.test").await;
     let token = t["refresh_token"].as_str().unwrap().to_string();

@@ -8,6 +8,7 @@ mod faults;
 mod federation;
 mod federation_pages;
 mod http_errors;
+mod logs;
 mod metrics;
 mod mfa;
 mod oidc;
