@@ -32,6 +32,8 @@ pub async fn serve_logged(l: &Lanyard) -> (std::process::Child, Arc<Mutex<Vec<St
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("lanyard did not start: {:#?}", log.lock().unwrap());
 }
 
