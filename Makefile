@@ -1,7 +1,7 @@
 # Lanyard — the two commands a newcomer needs:
 #   make run    build and start Lanyard on its embedded defaults with the demo realm loaded
 #   make test   install what the tests need, start their servers, run every test, stop them
-.PHONY: run test bench build release lint fmt check-config services-start services-stop clean
+.PHONY: run test bench cluster cluster-stop build release lint fmt check-config services-start services-stop clean
 
 CARGO ?= cargo
 
@@ -13,9 +13,17 @@ test:
 	bash scripts/test.sh
 
 # The benchmark kit: Lanyard (embedded, and Redis + PostgreSQL) against node oidc-provider,
-# writes docs/benchmarks.md. About 13 minutes on a fresh 2-core machine, build included.
+# writes docs/benchmarks.md. About 20 minutes on a fresh 2-core machine, builds included.
 bench:
 	bash scripts/bench.sh
+
+# A local cluster on loopback: PostgreSQL, Redis, two lanyard nodes and HAProxy in front
+# (http://127.0.0.1:8090 unless CLUSTER_PORT says otherwise), with the demo realm.
+cluster:
+	bash scripts/cluster.sh start
+
+cluster-stop:
+	bash scripts/cluster.sh stop
 
 build:
 	$(CARGO) build --bin lanyard

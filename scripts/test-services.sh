@@ -4,7 +4,8 @@
 # Usage: scripts/test-services.sh start|stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT="$PWD/.test-services"
+# LANYARD_SERVICES_DIR lets `make cluster` keep its own servers apart from the tests'.
+ROOT="${LANYARD_SERVICES_DIR:-$PWD/.test-services}"
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

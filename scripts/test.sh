@@ -22,8 +22,9 @@ command -v chromium >/dev/null || apt_install chromium fonts-dejavu-core
 command -v wrk >/dev/null || apt_install wrk
 # pysaml2 calls the xmlsec1 program.
 command -v xmlsec1 >/dev/null || apt_install xmlsec1
-# A real Prometheus server scrapes /metrics in the metrics tests.
+# A real Prometheus server scrapes /metrics in the metrics tests; HAProxy fronts the cluster smoke.
 command -v prometheus >/dev/null || apt_install prometheus
+command -v haproxy >/dev/null || apt_install haproxy
 
 # Third-party clients for the interoperability tests, into folders of the project.
 if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.installed ]; then
@@ -58,6 +59,9 @@ cargo build --quiet --bin lanyard
 for mode in embedded redis-pg; do
   bash tests/interop/run.sh "$mode" 2>&1 | tee -a "$log" || status=1
 done
+# Two nodes behind HAProxy sharing PostgreSQL and Redis; one is killed, the other carries on.
+echo "== cluster smoke"
+bash scripts/cluster.sh smoke 2>&1 | tee -a "$log" || status=1
 # The benchmark kit, for seconds, so it cannot rot (not a performance gate).
 echo "== benchmark smoke"
 bash scripts/bench.sh --smoke 2>&1 | tee -a "$log" || status=1
