@@ -1,7 +1,7 @@
 # Lanyard — the two commands a newcomer needs:
 #   make run    build and start Lanyard on its embedded defaults with the demo realm loaded
 #   make test   install what the tests need, start their servers, run every test, stop them
-.PHONY: run test bench cluster cluster-stop build release lint fmt check-config services-start services-stop clean
+.PHONY: run test bench cluster cluster-stop faults build release lint fmt check-config services-start services-stop clean
 
 CARGO ?= cargo
 
@@ -24,6 +24,11 @@ cluster:
 
 cluster-stop:
 	bash scripts/cluster.sh stop
+
+# The fault suite on that cluster: 10-second Redis and PostgreSQL outages and a node killed with
+# SIGKILL under load; fails on any answer but success or 503 and on any lost refresh family.
+faults:
+	bash scripts/cluster.sh faults
 
 build:
 	$(CARGO) build --bin lanyard

@@ -26,6 +26,19 @@ stop() {
   rm -rf "$DIR"
 }
 
+# run_node N: node N on its port, with the cluster's settings (again, after a kill).
+run_node() {
+  (
+    set -a
+    # shellcheck disable=SC1091
+    . "$DIR/lanyard.env"
+    set +a
+    LANYARD_SERVER__LISTEN="127.0.0.1:$(cat "$DIR/node$1.port")" LANYARD_SERVER__DRAIN_SECS=2 \
+      exec "$LANYARD_BIN" serve >>"$DIR/node$1.log" 2>&1
+  ) &
+  echo $! >"$DIR/node$1.pid"
+}
+
 # start BINARY: everything up, addresses in $DIR/env.
 start() {
   local bin="$1" lb="${CLUSTER_PORT:-8090}"
@@ -48,14 +61,19 @@ start() {
   unset LANYARD_CONFIG
   # One apply, before any node: it makes the key file every node shares, and the keys.
   "$bin" apply config/demo.toml >"$DIR/apply.log" 2>&1
+  {
+    for v in LANYARD_DATABASE__URL LANYARD_SESSIONS__STORE LANYARD_SESSIONS__REDIS_URL LANYARD_SECRETS__KEY_FILE \
+      LANYARD_LOG__FORMAT LANYARD_SERVER__ISSUER; do
+      printf '%s=%q\n' "$v" "${!v}"
+    done
+    printf 'LANYARD_SERVER__TRUSTED_PROXIES=%q\n' "$LANYARD_SERVER__TRUSTED_PROXIES"
+    echo "LANYARD_BIN=$bin"
+  } >"$DIR/lanyard.env"
   local ports=()
   for n in 1 2; do
-    local p
-    p="$(free_port)"
-    ports+=("$p")
-    LANYARD_SERVER__LISTEN="127.0.0.1:$p" LANYARD_SERVER__DRAIN_SECS=2 \
-      "$bin" serve >"$DIR/node$n.log" 2>&1 &
-    echo $! >"$DIR/node$n.pid"
+    ports+=("$(free_port)")
+    echo "${ports[-1]}" >"$DIR/node$n.port"
+    run_node "$n"
   done
   cat >"$DIR/haproxy.cfg" <<EOF
 global
@@ -110,5 +128,20 @@ case "${1:-}" in
     CLUSTER_PORT="$(free_port)" start "$PWD/target/debug/lanyard"
     python3 tests/cluster/smoke.py "$DIR/env"
     ;;
-  *) echo "usage: $0 start|stop|smoke" >&2; exit 2 ;;
+  faults)
+    # The fault suite (tests/cluster/faults.py): `faults` for the full run, `faults --short`
+    # for the few-second version `make test` runs.
+    shift
+    profile=release
+    [ "${1:-}" = "--short" ] && profile=debug
+    if [ "$profile" = release ]; then cargo build --release --quiet --bin lanyard; else cargo build --quiet --bin lanyard; fi
+    trap stop EXIT
+    CLUSTER_PORT="$(free_port)" start "$PWD/target/$profile/lanyard"
+    python3 tests/cluster/faults.py "$DIR/env" "$@"
+    ;;
+  # Used by the fault suite while a cluster runs.
+  node-kill) kill -9 "$(cat "$DIR/node$2.pid")" ;;
+  node-start) run_node "$2" ;;
+  halt-redis | run-redis | halt-postgres | run-postgres) bash scripts/test-services.sh "$1" ;;
+  *) echo "usage: $0 start|stop|smoke|faults [--short]" >&2; exit 2 ;;
 esac

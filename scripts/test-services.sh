@@ -34,11 +34,28 @@ start_postgres() {
     as=(runuser -u postgres --)
   fi
   "${as[@]}" "$bin/initdb" -D "$data" -U lanyard --auth=trust --no-sync -E UTF8 >"$ROOT/pg-init.log" 2>&1
-  "${as[@]}" "$bin/pg_ctl" -D "$data" -l "$ROOT/pg.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $ROOT/pg-sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
-    start >/dev/null
+  echo "$port" >"$ROOT/pg.port"
+  run_postgres
   echo "LANYARD_TEST_POSTGRES_URL=postgres://lanyard@127.0.0.1:$port/postgres" >>"$ROOT/env"
   echo "postgres on 127.0.0.1:$port"
+}
+
+# Starts the initialised cluster on its port (again, after halt_postgres).
+run_postgres() {
+  local bin as=()
+  bin="$(pg_bin)"
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$bin/pg_ctl" -D "$ROOT/pg" -l "$ROOT/pg.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $(cat "$ROOT/pg.port") -k $ROOT/pg-sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start >/dev/null
+}
+
+# What an administrator's shutdown does: sessions are ended (57P01), new connections refused.
+halt_postgres() {
+  local bin as=()
+  bin="$(pg_bin)"
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  "${as[@]}" "$bin/pg_ctl" -D "$ROOT/pg" -m fast -w stop >/dev/null
 }
 
 stop_postgres() {
@@ -53,6 +70,16 @@ start_redis() {
   local port
   port="$(free_port)"
   mkdir -p "$ROOT/redis"
+  echo "$port" >"$ROOT/redis/port"
+  run_redis
+  echo "LANYARD_TEST_REDIS_URL=redis://127.0.0.1:$port/0" >>"$ROOT/env"
+  echo "redis on 127.0.0.1:$port"
+}
+
+# Starts Redis on its port (again, after halt_redis), from its append-only file.
+run_redis() {
+  local port
+  port="$(cat "$ROOT/redis/port")"
   # The persistence docs/operations.md asks of production: an append-only file, fsync each second.
   redis-server --bind 127.0.0.1 --port "$port" --dir "$ROOT/redis" --save "" --appendonly yes --appendfsync everysec \
     --daemonize yes --pidfile "$ROOT/redis/redis.pid" --logfile "$ROOT/redis/redis.log"
@@ -60,8 +87,11 @@ start_redis() {
     redis-cli -p "$port" ping >/dev/null 2>&1 && break
     sleep 0.1
   done
-  echo "LANYARD_TEST_REDIS_URL=redis://127.0.0.1:$port/0" >>"$ROOT/env"
-  echo "redis on 127.0.0.1:$port"
+}
+
+# A clean stop (the append-only file is flushed), as an operator's restart does.
+halt_redis() {
+  redis-cli -p "$(cat "$ROOT/redis/port")" shutdown >/dev/null 2>&1 || true
 }
 
 stop_redis() {
@@ -82,5 +112,9 @@ case "${1:-}" in
     stop_postgres
     rm -rf "$ROOT"
     ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  halt-postgres) halt_postgres ;;
+  run-postgres) run_postgres ;;
+  halt-redis) halt_redis ;;
+  run-redis) run_redis ;;
+  *) echo "usage: $0 start|stop|halt-postgres|run-postgres|halt-redis|run-redis" >&2; exit 2 ;;
 esac

@@ -62,6 +62,9 @@ done
 # Two nodes behind HAProxy sharing PostgreSQL and Redis; one is killed, the other carries on.
 echo "== cluster smoke"
 bash scripts/cluster.sh smoke 2>&1 | tee -a "$log" || status=1
+# The fault suite, short: Redis and PostgreSQL stopped for 3 s each and a node killed, under load.
+echo "== fault suite (short; make faults runs the full one)"
+bash scripts/cluster.sh faults --short 2>&1 | tee -a "$log" || status=1
 # The benchmark kit, for seconds, so it cannot rot (not a performance gate).
 echo "== benchmark smoke"
 bash scripts/bench.sh --smoke 2>&1 | tee -a "$log" || status=1
