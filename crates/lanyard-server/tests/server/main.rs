@@ -5,6 +5,7 @@ mod attacks;
 mod backups;
 mod cli;
 mod common;
+mod db_faults;
 mod faults;
 mod federation;
 mod federation_pages;
