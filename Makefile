@@ -1,7 +1,7 @@
 # Lanyard — the two commands a newcomer needs:
 #   make run    build and start Lanyard on its embedded defaults with the demo realm loaded
 #   make test   install what the tests need, start their servers, run every test, stop them
-.PHONY: run test bench cluster cluster-stop faults build release lint fmt check-config services-start services-stop clean
+.PHONY: run test bench soak cluster cluster-stop faults build release lint fmt check-config services-start services-stop clean
 
 CARGO ?= cargo
 
@@ -16,6 +16,11 @@ test:
 # writes docs/benchmarks.md. About 20 minutes on a fresh 2-core machine, builds included.
 bench:
 	bash scripts/bench.sh
+
+# The long soak: 30 minutes at ~80 % of capacity on the embedded set-up (BENCH_SOAK_SECONDS to
+# change it); its figures join docs/benchmarks.md.
+soak:
+	bash scripts/bench.sh --soak
 
 # A local cluster on loopback: PostgreSQL, Redis, two lanyard nodes and HAProxy in front
 # (http://127.0.0.1:8090 unless CLUSTER_PORT says otherwise), with the demo realm.

@@ -6,6 +6,11 @@ import json, math, os, sys
 
 ROOT = sys.argv[1] if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 R = json.load(open(os.path.join(ROOT, "bench", "results", "latest.json")))
+# `make soak`'s long run, kept beside the full run's figures when it has been made.
+try:
+    LONG_SOAK = json.load(open(os.path.join(ROOT, "bench", "results", "soak.json")))
+except (OSError, ValueError):
+    LONG_SOAK = None
 
 
 def row(setup, name):
@@ -69,6 +74,14 @@ def targets():
     sess = R.get("sessions", {})
     per = sess.get("redis_bytes_per_session")
     t(f"Redis memory per SSO session ({sess.get('sessions', 0):,} sessions)", f"{per:,.0f} bytes" if per else "—", "≤ 1 KB", (per <= 1024) if per else None, "used_memory growth, session + per-user index")
+    long = LONG_SOAK
+    if long:
+        t(f"{long['seconds'] // 60}-minute soak at ~80 % of capacity (embedded, `make soak`, {long['date']})",
+          f"{long['failed']} failed of {long['requests']:,} at {long['share_of_capacity']:.0%} of capacity", "0 failed, 75-85 %",
+          long["failed"] == 0 and 0.75 <= long["share_of_capacity"] <= 0.85, "every answer's body checked")
+        grew = long["rss_last_mb"] - long["rss_first_mb"]
+        t(f"memory during the {long['seconds'] // 60}-minute soak", f"{long['rss_first_mb']} → {long['rss_last_mb']} MB (highest {long['rss_max_mb']})",
+          "flat", grew <= max(2.0, 0.05 * long["rss_first_mb"]), "mean RSS of the first and of the last fifth")
     soak = R["lanyard"]["embedded"].get("soak")
     if soak:
         t(f"{soak['seconds'] // 60}-minute soak at ~80 % of capacity (embedded)",

@@ -412,7 +412,7 @@ def lanyard(setup, services, work):
         upstream.wait(timeout=10)
 
 
-SOAK_SECONDS = 2 if SMOKE else int(os.environ.get("BENCH_SOAK_SECONDS", "300"))
+SOAK_SECONDS = 2 if SMOKE else int(os.environ.get("BENCH_SOAK_SECONDS", "1800" if "--soak" in sys.argv else "300"))
 
 
 def soak(pid, url, port):
@@ -586,7 +586,39 @@ def services_env():
     return out
 
 
+def long_soak():
+    """`make soak`: only the soak, on the embedded set-up, for BENCH_SOAK_SECONDS (30 minutes by
+    default); writes bench/results/soak.json, which the report shows beside the full run."""
+    work = tempfile.mkdtemp(prefix="lanyard-soak-")
+    port = free_port()
+    env = dict(os.environ, LANYARD_SERVER__LISTEN=f"127.0.0.1:{port}", LANYARD_SERVER__ISSUER=f"http://127.0.0.1:{port}",
+               LANYARD_SECRETS__KEY_FILE=os.path.join(work, "soak.key"), LANYARD_LOG__LEVEL="warn", LANYARD_SERVER__DRAIN_SECS="0",
+               LANYARD_DATABASE__URL=f"sqlite://{work}/soak.db")
+    realm = os.path.join(work, "realm.toml")
+    with open(realm, "w") as f:
+        f.write(open(os.path.join(ROOT, "config", "demo.toml")).read() + open(os.path.join(ROOT, "bench", "realm.toml")).read())
+    subprocess.run([LANYARD, "apply", realm], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([LANYARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "soak.log"), "w"))
+    try:
+        wait_ready(port, "/readyz")
+        out = soak(proc.pid, f"http://127.0.0.1:{port}", port)
+        if proc.poll() is not None:
+            raise RuntimeError("lanyard exited during the soak")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    out["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    out["machine"] = cpu_model()
+    with open(os.path.join(ROOT, "bench", "results", "soak.json"), "w") as f:
+        json.dump(out, f, indent=1)
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py")], check=True, stdout=subprocess.DEVNULL)
+    if out["failed"]:
+        sys.exit(f"soak: {out['failed']} failed answers")
+
+
 def main():
+    if "--soak" in sys.argv:
+        return long_soak()
     for tool in ("wrk", "node", "psql"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} is missing (make bench installs it)")

@@ -23,7 +23,9 @@ if [ ! -f tests/interop/node_modules/.installed ] || [ tests/interop/package-loc
 fi
 # bench/argon2-impls: every Argon2id implementation, once per build profile (its own workspace).
 impls=(cargo build --quiet --manifest-path bench/argon2-impls/Cargo.toml --target-dir target/argon2-impls)
-if [ "${1:-}" = "--smoke" ]; then
+if [ "${1:-}" = "--soak" ]; then
+  cargo build --release --quiet --bin lanyard --bin lanyard-ceiling
+elif [ "${1:-}" = "--smoke" ]; then
   cargo build --quiet --bin lanyard --bin lanyard-ceiling
   "${impls[@]}" --profile smoke
 else
