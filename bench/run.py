@@ -596,7 +596,11 @@ def long_soak():
                LANYARD_DATABASE__URL=f"sqlite://{work}/soak.db")
     realm = os.path.join(work, "realm.toml")
     with open(realm, "w") as f:
-        f.write(open(os.path.join(ROOT, "config", "demo.toml")).read() + open(os.path.join(ROOT, "bench", "realm.toml")).read())
+        # The soak introspects one token throughout: it must outlive the soak (the first 30-minute
+        # run failed every introspection after the default lifetime ran out).
+        clients = open(os.path.join(ROOT, "bench", "realm.toml")).read().replace(
+            'client_id = "bench-rs256"\n', f'client_id = "bench-rs256"\naccess_token_ttl_secs = {SOAK_SECONDS + 3600}\n', 1)
+        f.write(open(os.path.join(ROOT, "config", "demo.toml")).read() + clients)
     subprocess.run([LANYARD, "apply", realm], env=env, check=True, capture_output=True)
     proc = subprocess.Popen([LANYARD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "soak.log"), "w"))
     try:

@@ -53,17 +53,21 @@ async fn watch_database(down: Weak<AtomicBool>, connect: AnyConnectOptions) {
     let mut conn: Option<sqlx::AnyConnection> = None;
     loop {
         let answers = tokio::time::timeout(PROBE_TIMEOUT, async {
-            if conn.is_none() {
-                conn = connect.connect().await.ok();
-            }
-            let ok = match conn.as_mut() {
-                Some(c) => c.ping().await.is_ok(),
-                None => false,
-            };
-            if !ok {
+            // A probe connection that was cut (an administrator's pg_terminate_backend, a
+            // balancer's idle timeout) is not an outage: one fresh connection decides.
+            for _ in 0..2 {
+                if conn.is_none() {
+                    conn = connect.connect().await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    return false;
+                };
+                if c.ping().await.is_ok() {
+                    return true;
+                }
                 conn = None;
             }
-            ok
+            false
         })
         .await
         .unwrap_or(false);
