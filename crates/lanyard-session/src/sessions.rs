@@ -85,8 +85,9 @@ pub enum Rotation {
     /// It was the current token; it has been replaced.
     Rotated(RefreshFamily),
     /// It was the token just rotated out, presented again within the grace, and its
-    /// successor was never delivered (the rotation's answer did not reach this or any other
-    /// process in time): that successor is retired and replaced by `next`.
+    /// successor has not been used (so it may never have been delivered: the rotation's
+    /// answer can be lost after the store performed it): that successor is retired and
+    /// replaced by `next`.
     Retried(RefreshFamily),
     /// It was an earlier, rotated-out token: the family has been revoked.
     Reused(RefreshFamily),
@@ -118,9 +119,9 @@ impl Sessions {
         }
     }
 
-    /// Accepts a rotated-out refresh token again for `grace` after its rotation when the
-    /// successor was never delivered (see [`Rotation::Retried`]). Zero (the default) treats
-    /// every second presentation as reuse.
+    /// Accepts a rotated-out refresh token again for `grace` after its rotation while its
+    /// successor is unused (see [`Rotation::Retried`]). Zero (the default) treats every
+    /// second presentation as reuse.
     pub fn with_refresh_grace(mut self, grace: Duration) -> Self {
         self.refresh_grace = grace;
         self
@@ -317,9 +318,10 @@ impl Sessions {
 
     /// Presents the token hashing to `presented`: if it is current, it is replaced by `next`;
     /// if it was current once, the family is revoked (RFC 9700 §4.14.2: reuse detection) —
-    /// unless it is the token just replaced, within the grace, and its successor was never
-    /// delivered (the swap timed out here and the store performed it later): the client's
-    /// retry gets `next` instead of losing its grant.
+    /// unless it is the token just replaced, within the grace, and its successor is unused
+    /// (its delivery is unknown: the swap may have timed out here and been performed later,
+    /// or the process died before answering): the client's retry gets `next` instead of
+    /// losing its grant.
     pub async fn rotate(
         &self,
         id: &str,
@@ -352,19 +354,17 @@ impl Sessions {
         );
         let grace = !self.refresh_grace.is_zero();
         // With a grace, the swap also records the token it replaced under `rf_last`, in the
-        // same step, and that record is deleted once this process has the swap's answer (the
-        // successor is about to be delivered). A record still there names a successor that
-        // was never delivered: the swap timed out here, and the store performed it later.
+        // same step, for the grace. Only the successor's own use overwrites that record: a
+        // process cannot know that its answer reached the client (it may die, or its answer
+        // be lost, after the store performed the swap), but a client presenting the
+        // successor has it.
         let remember = grace.then_some((last.as_str(), presented, self.refresh_grace));
         let current = match self
             .store
             .swap_remembering(&cur, presented, next, &prev, remember, ttl)
             .await?
         {
-            Swap::Swapped => {
-                self.delivered(&last, grace).await;
-                return Ok(Rotation::Rotated(family));
-            }
+            Swap::Swapped => return Ok(Rotation::Rotated(family)),
             Swap::Missing => return Ok(Rotation::Invalid),
             Swap::Mismatch(current) => current,
         };
@@ -375,7 +375,6 @@ impl Sessions {
                     .swap_remembering(&cur, current, next, &prev, remember, ttl)
                     .await?;
                 if again == Swap::Swapped {
-                    self.delivered(&last, grace).await;
                     return Ok(Rotation::Retried(family));
                 }
             }
@@ -385,16 +384,6 @@ impl Sessions {
             return Ok(Rotation::Reused(family));
         }
         Ok(Rotation::Invalid)
-    }
-
-    /// Forgets the undelivered-successor record of a rotation whose answer this process has.
-    /// Failing to (the store just became unreachable) leaves it to expire with the grace.
-    async fn delivered(&self, last: &str, grace: bool) {
-        if grace {
-            if let Err(e) = self.store.delete(last).await {
-                tracing::debug!(error = %e, "could not clear a refresh rotation's record");
-            }
-        }
     }
 
     /// Revokes a family: none of its tokens work any more.

@@ -493,20 +493,33 @@ async fn a_retry_after_a_lost_rotation_answer_keeps_the_family(s: Arc<dyn Sessio
         sessions.rotate(&id, "h5", "h6", NOW).await.unwrap(),
         Rotation::Rotated(_)
     ));
-    // Once a successor was delivered, its predecessor is reuse again: the family ends.
+    // Until its successor is used, the token just replaced may come again (the answer may
+    // have been lost after the swap, by a process killed before it answered)...
     assert!(matches!(
         sessions.rotate(&id, "h5", "h7", NOW).await.unwrap(),
+        Rotation::Retried(_)
+    ));
+    assert!(sessions.is_current(&id, "h7").await.unwrap());
+    // ...but once the successor is used, it was delivered: the predecessor is reuse again,
+    // and the family ends.
+    assert!(matches!(
+        sessions.rotate(&id, "h7", "h8", NOW).await.unwrap(),
+        Rotation::Rotated(_)
+    ));
+    assert!(matches!(
+        sessions.rotate(&id, "h5", "h9", NOW).await.unwrap(),
         Rotation::Reused(_)
     ));
     assert!(sessions.family(&id).await.unwrap().is_none());
 
-    // A delivered rotation leaves no grace: replaying the token it replaced is reuse.
+    // A used successor leaves no grace: replaying the token before it is reuse.
     let id = format!("delivered-{}", rand_suffix());
     sessions
         .create_family(&family(&id), "h1", NOW)
         .await
         .unwrap();
     sessions.rotate(&id, "h1", "h2", NOW).await.unwrap();
+    sessions.rotate(&id, "h2", "h3", NOW).await.unwrap();
     assert!(matches!(
         sessions.rotate(&id, "h1", "h9", NOW).await.unwrap(),
         Rotation::Reused(_)

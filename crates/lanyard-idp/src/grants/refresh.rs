@@ -124,7 +124,7 @@ pub(super) async fn exchange(
         Rotation::Rotated(_) => {}
         Rotation::Retried(f) => {
             tracing::info!(client = %f.client_id, user = %f.user_id,
-                "refresh token presented again within the grace, its successor never delivered: rotated again");
+                "refresh token presented again within the grace, its successor unused: rotated again");
         }
         Rotation::Reused(f) => {
             tracing::warn!(client = %f.client_id, user = %f.user_id, "refresh token reuse: family revoked");

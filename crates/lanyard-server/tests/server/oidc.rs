@@ -384,15 +384,47 @@ async fn refresh_token_reuse_revokes_the_family() {
     let rt1 = t["refresh_token"].as_str().unwrap();
     let t2: Value = refresh(&l.base, rt1).await.json().await.unwrap();
     let rt2 = t2["refresh_token"].as_str().unwrap();
-    // The thief replays the old token: refused, and the legitimate new one dies with it.
+    let t3: Value = refresh(&l.base, rt2).await.json().await.unwrap();
+    let rt3 = t3["refresh_token"].as_str().unwrap();
+    // The thief replays a token whose successor has been used (rt1, succeeded by rt2):
+    // refused, and the legitimate newest one dies with it.
     let r = refresh(&l.base, rt1).await;
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().await.unwrap()["error_description"]
         .as_str()
         .unwrap()
         .contains("reuse"));
-    assert_eq!(refresh(&l.base, rt2).await.status(), 400);
-    assert_eq!(introspect(&l.base, rt2).await["active"], false);
+    assert_eq!(refresh(&l.base, rt3).await.status(), 400);
+    assert_eq!(introspect(&l.base, rt3).await["active"], false);
+}
+
+#[tokio::test]
+async fn a_replay_within_the_grace_is_caught_when_the_client_refreshes() {
+    let l = Lanyard::demo(&[], "").await;
+    let t = full_sign_in(&l, "learner@demo.test").await;
+    let rt1 = t["refresh_token"].as_str().unwrap();
+    let t2: Value = refresh(&l.base, rt1).await.json().await.unwrap();
+    let rt2 = t2["refresh_token"].as_str().unwrap();
+    // Within the grace, before rt2 is used, rt1 may come again (its answer may have been
+    // lost): the thief holding rt1 gets a token...
+    let r = refresh(&l.base, rt1).await;
+    assert_eq!(r.status(), 200);
+    let stolen: Value = r.json().await.unwrap();
+    let stolen = stolen["refresh_token"].as_str().unwrap();
+    // ...until the legitimate client refreshes with rt2: that is reuse, and the family,
+    // the thief's token with it, ends.
+    let r = refresh(&l.base, rt2).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(refresh(&l.base, stolen).await.status(), 400);
+    assert_eq!(introspect(&l.base, stolen).await["active"], false);
+    // Without a grace, the first replay ends the family.
+    let strict = Lanyard::demo(&[("LANYARD_OIDC__REFRESH_TOKEN_REUSE_GRACE_SECS", "0")], "").await;
+    let t = full_sign_in(&strict, "learner@demo.test").await;
+    let rt1 = t["refresh_token"].as_str().unwrap();
+    let t2: Value = refresh(&strict.base, rt1).await.json().await.unwrap();
+    let rt2 = t2["refresh_token"].as_str().unwrap();
+    assert_eq!(refresh(&strict.base, rt1).await.status(), 400);
+    assert_eq!(refresh(&strict.base, rt2).await.status(), 400);
 }
 
 #[tokio::test]
