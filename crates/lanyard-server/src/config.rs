@@ -32,6 +32,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// Passkeys and security keys.
     pub webauthn: WebauthnConfig,
+    /// OpenTelemetry traces.
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// What loading noticed but accepted (renamed keys); logged at start, printed by
     /// `check-config`.
     #[serde(skip)]
@@ -557,6 +559,9 @@ impl Config {
         if let Err(m) = check_issuer(&self.server.issuer) {
             bad("server.issuer", m);
         }
+        for (key, m) in self.telemetry.problems() {
+            bad(key, m);
+        }
         if self.server.max_body_bytes < 1024 {
             bad("server.max_body_bytes", "must be at least 1024".into());
         }
@@ -686,6 +691,15 @@ fn check_issuer(issuer: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_example_file_is_the_defaults() {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/lanyard.example.toml");
+        let loaded = Config::load(Some(&example)).expect("the example loads");
+        let json = |c: &Config| serde_json::to_value(c).expect("serialises");
+        assert_eq!(json(&loaded), json(&Config::default()));
+    }
 
     #[test]
     fn defaults_are_valid_and_as_documented() {

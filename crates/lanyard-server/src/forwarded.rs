@@ -34,7 +34,8 @@ impl TrustedProxies {
         }
     }
 
-    fn trusts(&self, ip: IpAddr) -> bool {
+    /// `ip` is one of the trusted proxies.
+    pub(crate) fn trusts(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         self.0.iter().any(|n| n.contains(&ip))
     }

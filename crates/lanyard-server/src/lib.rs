@@ -23,5 +23,6 @@ pub mod pages;
 pub mod realm;
 pub mod saml;
 pub(crate) mod signin;
+pub mod telemetry;
 pub mod throttle;
 pub mod web;

@@ -4,6 +4,7 @@
 use clap::Parser;
 use lanyard_server::cli::{self, Cli, Command};
 use lanyard_server::config::{Config, LogFormat};
+use lanyard_server::telemetry::Traces;
 use std::process::ExitCode;
 
 /// mimalloc instead of glibc's allocator: a request allocates and frees many small buffers,
@@ -14,7 +15,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `RUST_LOG` when it is set to something, else `log.level`; an empty `RUST_LOG=` (easily left
 /// in a unit file) must not silence errors. Returns why `RUST_LOG` was ignored, if it was.
-fn init_logging(config: &Config) -> Option<String> {
+/// With `tracer`, spans also go to OpenTelemetry.
+fn init_logging(
+    config: &Config,
+    tracer: Option<opentelemetry_sdk::trace::Tracer>,
+) -> Option<String> {
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let configured =
         || EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -29,13 +35,17 @@ fn init_logging(config: &Config) -> Option<String> {
         ),
         None => (configured(), None),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match config.log.format {
+        LogFormat::Json => lines.json().boxed(),
+        LogFormat::Text => lines.boxed(),
+    };
+    let traces = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    tracing_subscriber::registry()
+        .with(lanyard_server::telemetry::always_spanned(filter))
+        .with(lines)
+        .with(traces)
+        .init();
     ignored
 }
 
@@ -51,18 +61,6 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if matches!(cli.command, Command::CheckConfig) {
-        for w in &config.warnings {
-            eprintln!("config warning: {w}");
-        }
-    } else {
-        if let Some(why) = init_logging(&config) {
-            tracing::warn!("{why}");
-        }
-        for w in &config.warnings {
-            tracing::warn!("config: {w}");
-        }
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -73,7 +71,37 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli, config)) {
+    let mut traces = None;
+    if matches!(cli.command, Command::CheckConfig) {
+        for w in &config.warnings {
+            eprintln!("config warning: {w}");
+        }
+    } else {
+        // Only a serving node exports traces; the other commands only log.
+        if matches!(cli.command, Command::Serve { .. }) {
+            match Traces::start(&config.telemetry, runtime.handle().clone()) {
+                Ok(t) => traces = t,
+                Err(e) => {
+                    eprintln!("error: telemetry: cannot export traces: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        if let Some(why) = init_logging(&config, traces.as_ref().map(|t| t.tracer.clone())) {
+            tracing::warn!("{why}");
+        }
+        for w in &config.warnings {
+            tracing::warn!("config: {w}");
+        }
+        if let Some(url) = config.telemetry.traces_url().filter(|_| traces.is_some()) {
+            tracing::info!(endpoint = %url, sample_ratio = config.telemetry.sample_ratio, "exporting traces over OTLP/HTTP");
+        }
+    }
+    let outcome = runtime.block_on(cli::run(cli, config));
+    if let Some(t) = traces {
+        t.shutdown();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -20,6 +20,8 @@ pub struct Page {
     pub nonce: String,
     /// Request id, shown so support can find the log lines.
     pub request_id: String,
+    /// Trace id of the request ("" outside one), shown beside it.
+    pub trace_id: String,
 }
 
 impl Page {
@@ -33,6 +35,7 @@ impl Page {
             accent: b.accent_colour.unwrap_or_else(|| "#f59e0b".into()),
             nonce: lanyard_core::random::hex_token(16),
             request_id: request_id.into(),
+            trace_id: crate::telemetry::current_trace_id(),
         }
     }
 }

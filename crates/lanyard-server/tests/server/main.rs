@@ -16,4 +16,5 @@ mod mfa;
 mod oidc;
 mod saml;
 mod scale;
+mod telemetry;
 mod throttling;
