@@ -174,10 +174,14 @@ impl App {
             config.passwords.hashing_queue,
         )
         .context("starting the password hashing threads")?;
-        let sessions = Sessions::new(session_store(&config, clock.clone()).await?)
-            .with_refresh_grace(std::time::Duration::from_secs(
-                config.oidc.refresh_token_reuse_grace_secs,
-            ));
+        let metrics = crate::metrics::Metrics::default();
+        let measured = crate::store_metrics::Measured::new(
+            session_store(&config, clock.clone()).await?,
+            metrics.session_store(),
+        );
+        let sessions = Sessions::new(Arc::new(measured)).with_refresh_grace(
+            std::time::Duration::from_secs(config.oidc.refresh_token_reuse_grace_secs),
+        );
         let keys = crate::keys::load_or_bootstrap(&store).await?;
         let mut settings = ProviderSettings::new(config.server.issuer.clone());
         settings.code_ttl_secs = config.oidc.code_ttl_secs;
@@ -221,7 +225,7 @@ impl App {
             upstreams: Default::default(),
             trusted_proxies,
             draining: Default::default(),
-            metrics: Default::default(),
+            metrics,
             sessions_up,
         })
     }

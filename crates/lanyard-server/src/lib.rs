@@ -23,6 +23,7 @@ pub mod pages;
 pub mod realm;
 pub mod saml;
 pub(crate) mod signin;
+pub mod store_metrics;
 pub mod telemetry;
 pub mod throttle;
 pub mod web;

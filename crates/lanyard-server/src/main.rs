@@ -27,24 +27,34 @@ fn init_logging(
     let env = std::env::var("RUST_LOG")
         .ok()
         .filter(|v| !v.trim().is_empty());
-    let (filter, ignored) = match env.as_deref().map(EnvFilter::try_new) {
-        Some(Ok(f)) => (f, None),
-        Some(Err(e)) => (
-            configured(),
-            Some(format!("RUST_LOG does not parse ({e}); using log.level")),
-        ),
-        None => (configured(), None),
+    let ignored = match env.as_deref().map(EnvFilter::try_new) {
+        Some(Err(e)) => Some(format!("RUST_LOG does not parse ({e}); using log.level")),
+        _ => None,
+    };
+    // Each layer has its filter (the log's, built anew for the traces), so the database
+    // metrics see sqlx's statement events whatever the log level.
+    let filter = || {
+        let f = match env.as_deref().map(EnvFilter::try_new) {
+            Some(Ok(f)) => f,
+            _ => configured(),
+        };
+        lanyard_server::telemetry::always_spanned(f)
     };
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines = match config.log.format {
         LogFormat::Json => lines.json().boxed(),
         LogFormat::Text => lines.boxed(),
     };
-    let traces = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    let traces = tracer.map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_filter(filter())
+    });
+    use lanyard_server::store_metrics::DatabaseEvents;
     tracing_subscriber::registry()
-        .with(lanyard_server::telemetry::always_spanned(filter))
-        .with(lines)
+        .with(lines.with_filter(filter()))
         .with(traces)
+        .with(DatabaseEvents.with_filter(DatabaseEvents::filter()))
         .init();
     ignored
 }

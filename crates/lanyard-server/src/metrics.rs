@@ -76,6 +76,7 @@ pub struct Metrics {
     store_up: Family<StoreLabels, Gauge>,
     pool: Family<PoolLabels, Gauge>,
     key_age: Family<KeyLabels, Gauge>,
+    session_store: crate::store_metrics::SessionStoreMetrics,
 }
 
 /// The grant types worth a label; anything else a caller sends counts as `other`.
@@ -157,6 +158,7 @@ impl Default for Metrics {
             "Time since the key that signs now, per algorithm, started signing",
             key_age.clone(),
         );
+        let session_store = crate::store_metrics::SessionStoreMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -170,11 +172,17 @@ impl Default for Metrics {
             store_up,
             pool,
             key_age,
+            session_store,
         }
     }
 }
 
 impl Metrics {
+    /// The session store's series, for the [`crate::store_metrics::Measured`] wrapper.
+    pub fn session_store(&self) -> crate::store_metrics::SessionStoreMetrics {
+        self.session_store.clone()
+    }
+
     /// A token request's outcome.
     pub fn grant(&self, grant_type: Option<&str>, outcome: &'static str) {
         let grant_type = grant_type

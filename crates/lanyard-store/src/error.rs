@@ -44,7 +44,7 @@ pub enum StoreError {
 
 impl StoreError {
     pub(crate) fn from_connect(e: sqlx::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
+        counted(StoreError::Unavailable(e.to_string()))
     }
 
     pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
@@ -60,40 +60,62 @@ impl StoreError {
     }
 }
 
+/// The target of the events that count database failures (`kind`: `unavailable` or
+/// `error`), one per failed call; the server's metrics read them.
+pub const FAILURE_EVENTS: &str = "lanyard::database";
+
+/// `e`, after an event for the metrics if it is a failure (not a missing row or a taken value).
+fn counted(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Unavailable(_) => {
+            tracing::trace!(target: FAILURE_EVENTS, kind = "unavailable", "database unavailable")
+        }
+        StoreError::Database(_) => {
+            tracing::trace!(target: FAILURE_EVENTS, kind = "error", "database error")
+        }
+        _ => {}
+    }
+    e
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
-            // PostgreSQL shutting down or restarting (57P01-57P03: admin or crash shutdown,
-            // cannot connect now), a broken connection (class 08) or no connection slot left.
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| {
-                    c.starts_with("57P") || c.starts_with("08") || c == "53300"
-                }) =>
-            {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::RowNotFound => StoreError::NotFound("record"),
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
-                let field = if text.contains("email") {
-                    "email"
-                } else if text.contains("username") {
-                    "username"
-                } else if text.contains("slug") {
-                    "slug"
-                } else {
-                    "name"
-                };
-                StoreError::Taken {
-                    field,
-                    value: String::new(),
-                }
-            }
-            _ => StoreError::Database(e),
+        counted(classify(e))
+    }
+}
+
+fn classify(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            StoreError::Unavailable(e.to_string())
         }
+        sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        // PostgreSQL shutting down or restarting (57P01-57P03: admin or crash shutdown,
+        // cannot connect now), a broken connection (class 08) or no connection slot left.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("57P") || c.starts_with("08") || c == "53300") =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound("record"),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let text = format!("{} {}", db.message(), db.constraint().unwrap_or_default());
+            let field = if text.contains("email") {
+                "email"
+            } else if text.contains("username") {
+                "username"
+            } else if text.contains("slug") {
+                "slug"
+            } else {
+                "name"
+            };
+            StoreError::Taken {
+                field,
+                value: String::new(),
+            }
+        }
+        _ => StoreError::Database(e),
     }
 }

@@ -22,7 +22,7 @@ mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use clients::StoredKey;
-pub use error::StoreError;
+pub use error::{StoreError, FAILURE_EVENTS};
 pub use federation::ConnectionRecord;
 pub use mfa::PasskeyRecord;
 pub use realm::{ApplyReport, RealmPlan};

@@ -149,6 +149,14 @@ async fn postgresql_shutting_down_is_a_fast_503_and_its_return_is_seen_at_once()
             started.elapsed()
         );
     }
+    // Each failure is counted, by kind.
+    let failed = crate::metrics::scraped(
+        &l.base,
+        "lanyard_database_errors_total",
+        r#"kind="unavailable""#,
+    )
+    .await;
+    assert!(failed >= 3.0, "database failures counted: {failed}");
     // PostgreSQL returns: within a second the same token works (it was never rotated).
     pg.ctl(&["start"]);
     let back = Instant::now();

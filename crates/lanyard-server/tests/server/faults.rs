@@ -342,6 +342,13 @@ async fn losing_redis_its_return_and_each_request_it_fails_are_logged() {
     let r = refresh(&l.base, &token).await;
     assert_eq!(r.status(), 503);
     let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let failed = crate::metrics::scraped(
+        &l.base,
+        "lanyard_session_store_errors_total",
+        r#"kind="unavailable""#,
+    )
+    .await;
+    assert!(failed >= 1.0, "session-store failures counted: {failed}");
     logged(
         &log,
         &["answered with a server error", "/token", "503", &rid],

@@ -113,6 +113,16 @@ async fn a_prometheus_server_scrapes_requests_grants_sign_ins_and_the_pool() {
     .await;
     let completed = series(&api, r#"sum(lanyard_sign_ins_completed_total)"#).await;
     let up = series(&api, r#"lanyard_store_up{store="database"}"#).await;
+    let puts = series(
+        &api,
+        r#"lanyard_session_store_duration_seconds_count{op="put"}"#,
+    )
+    .await;
+    let selects = series(
+        &api,
+        r#"lanyard_database_statement_duration_seconds_count{statement="select"}"#,
+    )
+    .await;
     let _ = prometheus.kill();
     let _ = prometheus.wait();
     assert_eq!(grants, 1.0);
@@ -120,6 +130,25 @@ async fn a_prometheus_server_scrapes_requests_grants_sign_ins_and_the_pool() {
     assert!(completed >= 1.0);
     assert!(tokens >= 2.0, "the code exchange and the grant: {tokens}");
     assert_eq!(up, 1.0);
+    assert!(
+        puts >= 1.0,
+        "the sign-in was kept in the session store: {puts}"
+    );
+    assert!(selects >= 1.0, "the sign-in read the database: {selects}");
+}
+
+/// The sum of the samples of `name` whose labels contain `labels`, in a scrape of `base`.
+pub async fn scraped(base: &str, name: &str, labels: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 #[tokio::test]
