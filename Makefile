@@ -1,7 +1,7 @@
 # Lanyard — the two commands a newcomer needs:
 #   make run    build and start Lanyard on its embedded defaults with the demo realm loaded
 #   make test   install what the tests need, start their servers, run every test, stop them
-.PHONY: run test bench soak cluster cluster-stop faults build release lint fmt check-config services-start services-stop clean
+.PHONY: run test bench soak cluster cluster-stop faults fuzz build release lint fmt check-config services-start services-stop clean
 
 CARGO ?= cargo
 
@@ -34,6 +34,12 @@ cluster-stop:
 # SIGKILL under load; fails on any answer but success or 503 and on any lost refresh family.
 faults:
 	bash scripts/cluster.sh faults
+
+# Every parser that reads untrusted input under libFuzzer (cargo-fuzz), FUZZ_SECONDS each
+# (default 600), two at a time; fails on any crash, hang or unbounded allocation. make test
+# replays the seeds and mutations of them for a few seconds per target.
+fuzz:
+	bash scripts/fuzz.sh
 
 build:
 	$(CARGO) build --bin lanyard

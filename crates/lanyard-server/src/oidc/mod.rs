@@ -75,7 +75,7 @@ fn no_store() -> [(header::HeaderName, &'static str); 2] {
 }
 
 /// Credentials from `Authorization: Basic` (each part form-decoded, RFC 6749 §2.3.1).
-fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
     let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -106,7 +106,7 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
 /// The form body of a token, introspection or revocation request: it must be
 /// `application/x-www-form-urlencoded`, and no parameter may appear twice (RFC 6749 §3.2).
 /// Anything else is an `invalid_request` in OAuth's JSON, not a framework rejection.
-fn oauth_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+pub fn oauth_form(headers: &HeaderMap, body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
