@@ -13,6 +13,8 @@ env = dict(line.strip().split("=", 1) for line in open(sys.argv[1]) if "=" in li
 SHORT = "--short" in sys.argv
 OUTAGE = 3 if SHORT else 10
 FAMILIES = 3 if SHORT else 6
+MACHINES = 2 if SHORT else 3
+SIGNERS = 1 if SHORT else 2
 url = urllib.parse.urlparse(env["CLUSTER_URL"])
 
 
@@ -37,13 +39,19 @@ def req(method, path, body=None, headers=None, cookies=None, port=None):
     return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
 
 
-def sign_in(login):
-    jar = {}
+def authorization(scope):
+    """A PKCE verifier and the /authorize query of a demo-app sign-in asking for `scope`."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     q = urllib.parse.urlencode({"client_id": "demo-app", "redirect_uri": REDIRECT, "response_type": "code",
-                                "scope": "openid roles offline_access", "state": "s", "nonce": "n",
+                                "scope": scope, "state": "s", "nonce": "n",
                                 "code_challenge": challenge, "code_challenge_method": "S256"})
+    return verifier, q
+
+
+def sign_in(login):
+    jar = {}
+    verifier, q = authorization("openid roles offline_access")
     _, h, _ = req("GET", f"/authorize?{q}", cookies=jar)
     _, _, page = req("GET", h["location"], cookies=jar)
     field = lambda n: re.search(rf'name="{n}" value="([^"]*)"', page).group(1)
@@ -107,6 +115,39 @@ def machine(i):
         time.sleep(0.02)
 
 
+def signer(i):
+    """Full password sign-ins (authorize, page, password, code exchange) in a loop: the
+    Argon2id-heavy part of the load. Every step's answer is judged like the others; a 503 at
+    any step starts the sign-in again."""
+    login = PEOPLE[i % len(PEOPLE)]
+    while running.is_set():
+        jar = {}
+        verifier, q = authorization("openid roles")
+        try:
+            status, h, body = req("GET", f"/authorize?{q}", cookies=jar)
+            note(f"signer{i}", "sign-in", 200 if status in (302, 303) else status, body)
+            if status not in (302, 303):
+                time.sleep(0.05)
+                continue
+            status, _, page = req("GET", h["location"], cookies=jar)
+            note(f"signer{i}", "sign-in", status, page)
+            if status != 200:
+                continue
+            field = lambda n: re.search(rf'name="{n}" value="([^"]*)"', page).group(1)
+            form = urllib.parse.urlencode({"tx": field("tx"), "csrf": field("csrf"), "login": login, "password": PASSWORD})
+            status, h, body = req("POST", "/login", form, cookies=jar)
+            note(f"signer{i}", "sign-in", 200 if status == 303 else status, body)
+            if status != 303:
+                continue
+            code = urllib.parse.parse_qs(urllib.parse.urlparse(h["location"]).query)["code"][0]
+            form = urllib.parse.urlencode({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                           "client_id": "demo-app", "code_verifier": verifier})
+            status, _, body = req("POST", "/token", form)
+            note(f"signer{i}", "code exchange", status, body)
+        except OSError as e:
+            note(f"signer{i}", "sign-in", 0, str(e))
+
+
 def wait_all_ok(since, timeout=30):
     """Seconds from `since` until every worker has succeeded again."""
     deadline = time.monotonic() + timeout
@@ -121,7 +162,8 @@ def wait_all_ok(since, timeout=30):
 tokens = {i: sign_in(PEOPLE[i % len(PEOPLE)]) for i in range(FAMILIES)}
 started = time.monotonic()
 workers = [threading.Thread(target=refresher, args=(i, tokens[i], tokens)) for i in range(FAMILIES)]
-workers += [threading.Thread(target=machine, args=(i,)) for i in range(2)]
+workers += [threading.Thread(target=machine, args=(i,)) for i in range(MACHINES)]
+workers += [threading.Thread(target=signer, args=(i,)) for i in range(SIGNERS)]
 for w in workers:
     w.start()
 time.sleep(2)
@@ -165,12 +207,17 @@ for i, token in tokens.items():
     if status != 200:
         lost.append((i, f"final refresh: {status} {body[:160]}"))
 
+elapsed = time.monotonic() - started
 total = sum(answers.values())
 by_status = collections.Counter()
 for (_, status), n in answers.items():
     by_status[status] += n
-print(f"fault suite ({'short' if SHORT else 'full'}, {OUTAGE} s outages, {FAMILIES} refresh families, 2 machine clients): "
-      f"{total} requests; by status {dict(sorted(by_status.items()))}")
+by_kind = collections.Counter()
+for (kind, _), n in answers.items():
+    by_kind[kind] += n
+print(f"fault suite ({'short' if SHORT else 'full'}, {OUTAGE} s outages, {FAMILIES} refresh families, "
+      f"{MACHINES} machine clients, {SIGNERS} signing in): {total} requests in {elapsed:.0f} s "
+      f"({total / elapsed:.0f} req/s); by status {dict(sorted(by_status.items()))}; by kind {dict(sorted(by_kind.items()))}")
 print(f"  recovered (every client succeeding again) after Redis returned: {recovered['Redis']} s, "
       f"after PostgreSQL returned: {recovered['PostgreSQL']} s; killed node ready again after {rejoined} s")
 print(f"  in flight on the killed node (HAProxy 502/504): {sum(n for (k, s), n in answers.items() if s in (502, 504))}")
