@@ -146,27 +146,13 @@ async fn start_up_log(url: &str) -> String {
         ("LANYARD_SESSIONS__REDIS_URL", url),
         ("LANYARD_SESSIONS__KEY_PREFIX", prefix.as_str()),
     ]);
-    let mut child = l
-        .cmd(&["serve"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut up = false;
-    for _ in 0..300 {
-        if reqwest::get(format!("{}/healthz", l.base))
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (mut child, log) = serve_logged(&l).await;
     let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(up, "lanyard did not start: {log}");
-    log
+    let _ = child.wait();
+    // The reader thread has the lines written before the kill.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lines = log.lock().unwrap().join("\n");
+    lines
 }
 
 #[tokio::test]
