@@ -442,8 +442,15 @@ def soak(pid, url, port):
         if abs(achieved / target - 1) <= 0.03:
             break
         (p0, r0), (p1, r1) = points[-2], points[-1]
-        slope = (r1 - r0) / (p1 - p0) if p1 != p0 and r1 != r0 else None
-        pause = max(p1 + (target - r1) / slope, 0.0) if slope else pause * 1.2
+        # A longer pause can only lower the rate: a slope that says otherwise is noise between
+        # two short runs (the 2026-12-04 soak's secant stepped to no pause at all and ran at
+        # 97 %), so step by a factor instead, towards the target.
+        slope = (r1 - r0) / (p1 - p0) if p1 != p0 else None
+        if slope is not None and slope < 0:
+            pause = p1 + (target - r1) / slope
+        else:
+            pause = p1 * (1.5 if r1 > target else 0.7)
+        pause = max(pause, 0.01)
     log(f"  soak: capacity {capacity:,.0f}/s, pacing for {target:,.0f}/s ({pause:.3f} ms between requests), {SOAK_SECONDS} s")
     c0 = cpu_seconds(pid)
     run = wrk_start(url, "soak.lua", dict(env, BENCH_DELAY_MS=f"{pause:.4f}"), seconds=SOAK_SECONDS)
