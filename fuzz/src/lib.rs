@@ -148,8 +148,5 @@ pub fn deflate(b: &[u8]) -> Vec<u8> {
 
 /// Now, in Unix seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    lanyard_core::Clock::now(&SystemClock).unix_timestamp()
 }

@@ -8,8 +8,11 @@ pub mod realm;
 pub mod saml_post;
 pub mod saml_redirect;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name.
-pub const ALL: [(&str, fn(&[u8])); 6] = [
+pub const ALL: [(&str, Target); 6] = [
     ("saml_redirect", saml_redirect::run),
     ("saml_post", saml_post::run),
     ("oauth_request", oauth_request::run),
