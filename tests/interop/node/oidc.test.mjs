@@ -50,9 +50,9 @@ test('refresh rotates, and a rotated-out token revokes the family', async () => 
   const tokens = await codeFlow(new Browser(), 'learner@demo.test');
   const next = await client.refreshTokenGrant(app, tokens.refresh_token);
   assert.notEqual(next.refresh_token, tokens.refresh_token);
-  // Once the successor is used, the token before it is reuse: the family ends.
+  // Once its successor is used, the first token is reuse: the family ends.
   const newest = await client.refreshTokenGrant(app, next.refresh_token);
-  await assert.rejects(client.refreshTokenGrant(app, next.refresh_token), (e) => e.error === 'invalid_grant');
+  await assert.rejects(client.refreshTokenGrant(app, tokens.refresh_token), (e) => e.error === 'invalid_grant');
   await assert.rejects(client.refreshTokenGrant(app, newest.refresh_token), (e) => e.error === 'invalid_grant');
 });
 

@@ -67,9 +67,9 @@ def test_refresh_rotation_and_reuse_detection():
     fresh = client.refresh_token(META["token_endpoint"], refresh_token=token["refresh_token"])
     assert fresh["refresh_token"] != token["refresh_token"]
     fresher = client.refresh_token(META["token_endpoint"], refresh_token=fresh["refresh_token"])
-    # The successor has been used, so replaying the token before it is reuse: the family ends.
+    # The first token's successor has been used, so replaying it is reuse: the family ends.
     with pytest.raises(Exception) as e:
-        client.refresh_token(META["token_endpoint"], refresh_token=fresh["refresh_token"])
+        client.refresh_token(META["token_endpoint"], refresh_token=token["refresh_token"])
     assert "invalid_grant" in str(e.value)
     with pytest.raises(Exception) as e:
         client.refresh_token(META["token_endpoint"], refresh_token=fresher["refresh_token"])
