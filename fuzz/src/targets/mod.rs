@@ -20,3 +20,25 @@ pub const ALL: [(&str, Target); 6] = [
     ("realm", realm::run),
     ("metadata", metadata::run),
 ];
+
+/// What both SAML bindings do once a message is read: its issuer, its signature against the
+/// fixture SP's certificate (only what is signed is read on), then the request checks — or,
+/// for a `SAMLResponse`, the logout-response check.
+pub(crate) fn check_saml(incoming: &lanyard_idp::saml::message::Incoming, response: bool) {
+    use lanyard_idp::saml::message as m;
+    let f = crate::fixture();
+    let _ = incoming.issuer();
+    let (xml, signed) = match incoming.verify(&f.sp.certificates) {
+        Ok(v) => v,
+        Err(_) => (incoming.xml.clone(), false),
+    };
+    if response {
+        let _ = m::check_logout_response(&xml);
+        return;
+    }
+    let sso = format!("{}/saml/sso", crate::ISSUER);
+    let slo = format!("{}/saml/slo", crate::ISSUER);
+    let now = crate::now();
+    let _ = m::check_authn_request(&f.sp, &xml, incoming.relay_state.clone(), signed, &sso, now);
+    let _ = m::check_logout_request(&xml, signed, &slo, now);
+}
