@@ -18,6 +18,8 @@ pub enum AuditActor {
     System,
     /// An upstream connection (just-in-time people), by its name.
     Connection(String),
+    /// A provisioning client acting with an admin role (client credentials), by client id.
+    Client(String),
 }
 
 impl fmt::Display for AuditActor {
@@ -28,6 +30,7 @@ impl fmt::Display for AuditActor {
             AuditActor::Realm(file) => write!(f, "realm:{file}"),
             AuditActor::System => f.write_str("system"),
             AuditActor::Connection(name) => write!(f, "connection:{name}"),
+            AuditActor::Client(id) => write!(f, "client:{id}"),
         }
     }
 }

@@ -146,6 +146,10 @@ pub struct ClientSpec {
     /// The upstream connection this client's people sign in through (no sign-in page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<String>,
+    /// Roles of its tenant (by name) it acts with on the admin API when it signs in with
+    /// client credentials: a provisioning client's delegated powers. Empty: none.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub admin_roles: BTreeSet<String>,
 }
 
 /// Checks one redirect URI: absolute, no fragment, and https unless on loopback (RFC 9700

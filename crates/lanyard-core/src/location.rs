@@ -97,6 +97,18 @@ impl LocationTree {
         self.ancestors(node).any(|l| l.id == ancestor)
     }
 
+    /// `id` and every location beneath it.
+    pub fn subtree(&self, id: LocationId) -> Vec<LocationId> {
+        let mut out: Vec<LocationId> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|n| self.is_within(*n, id))
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The names from the root down to `id` (empty for an unknown id).
     pub fn path(&self, id: LocationId) -> Vec<String> {
         let mut names: Vec<String> = self.ancestors(id).map(|l| l.name.clone()).collect();

@@ -99,6 +99,10 @@ pub struct User {
     pub updated_at: OffsetDateTime,
     /// Whether the personal data has been anonymised.
     pub anonymised: bool,
+    /// Bumped by every write: the admin API's `ETag`, so two administrators editing one
+    /// person cannot overwrite each other unseen.
+    #[serde(default)]
+    pub version: i64,
 }
 
 /// A problem with one field of a person, named by the field.
@@ -140,6 +144,15 @@ pub fn valid_email(s: &str) -> bool {
         && domain
             .chars()
             .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+}
+
+/// A National Insurance number as stored: upper case, without spaces (`qq 12 34 56 c` →
+/// `QQ123456C`).
+pub fn normalise_nino(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_uppercase)
+        .collect()
 }
 
 /// Whether `s` is a valid UK National Insurance number (e.g. `QQ123456C`).

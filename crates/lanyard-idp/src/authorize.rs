@@ -100,7 +100,23 @@ pub const PARAM_LIMITS: [(&str, usize); 5] = [
 ];
 
 /// Known scope values; others are refused.
-pub const SCOPES: [&str; 5] = ["openid", "profile", "email", "roles", "offline_access"];
+pub const SCOPES: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "roles",
+    "offline_access",
+    ADMIN_SCOPE,
+];
+
+/// The scope that makes an access token good for the admin API (with the person's own
+/// rights there, never more).
+pub const ADMIN_SCOPE: &str = "admin";
+
+/// The audience an access token with [`ADMIN_SCOPE`] carries beside the client's id.
+pub fn admin_audience(issuer: &str) -> String {
+    format!("{}/admin/api/v1", issuer.trim_end_matches('/'))
+}
 
 /// Validates the query of an authorization request.
 pub async fn validate(

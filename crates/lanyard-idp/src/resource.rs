@@ -10,8 +10,9 @@ use crate::util::sha256_hex;
 use lanyard_core::UserId;
 use serde_json::{json, Map, Value};
 
-/// A valid, unrevoked access token of a person who may still sign in.
-async fn check_access(provider: &Provider, token: &str) -> Result<AccessClaims, OAuthError> {
+/// A valid, unrevoked access token of a person who may still sign in (or of a client):
+/// what every resource Lanyard serves itself (userinfo, the admin API) checks first.
+pub async fn check_access(provider: &Provider, token: &str) -> Result<AccessClaims, OAuthError> {
     let bad = |m: &str| OAuthError::InvalidToken(m.to_string());
     let claims: AccessClaims =
         jws::verify_own(&provider.keys(), token, "at+jwt", true, provider.now())

@@ -45,6 +45,8 @@ pub struct App {
     pub metrics: crate::metrics::Metrics,
     /// Whether the session store answered its last ping (always, in process).
     pub sessions_up: Arc<std::sync::atomic::AtomicBool>,
+    /// The administration service every entry point changes people through.
+    pub admin: lanyard_admin::Admin,
 }
 
 /// Signed metadata kept for reuse: signing it costs an RSA signature, and the endpoint is public.
@@ -211,7 +213,9 @@ impl App {
         let trusted_proxies =
             crate::forwarded::TrustedProxies::parse(&config.server.trusted_proxies)
                 .map_err(|bad| anyhow::anyhow!("server.trusted_proxies: {}", bad.join(", ")))?;
+        let admin = lanyard_admin::Admin::new(store.clone(), sessions.clone());
         Ok(Self {
+            admin,
             config,
             store,
             hasher,

@@ -2,12 +2,10 @@
 
 use crate::app::App;
 use crate::config::Config;
+pub use crate::user_cli::{TenantArg, UserCommand};
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use lanyard_core::user::UserProfile;
-use lanyard_core::{AuditActor, Secret, Status, Tenant, User};
-use lanyard_store::{NewUser, UserFilter};
-use std::io::BufRead;
+use clap::{Parser, Subcommand};
+use lanyard_core::{AuditActor, Tenant};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -55,9 +53,10 @@ pub enum Command {
     },
     /// Validate the configuration and print every problem with its key.
     CheckConfig,
-    /// Everyday user administration.
-    #[command(subcommand)]
-    User(UserCommand),
+    /// Everyday user administration (as the operator, or `--as` a person).
+    User(crate::user_cli::UserArgs),
+    /// Print the admin API's OpenAPI 3.1 document (what `/admin/api/v1/openapi.json` serves).
+    Openapi,
     /// Token signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -160,129 +159,8 @@ pub enum KeysCommand {
     },
 }
 
-/// `lanyard user …`
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// List users of a tenant.
-    List {
-        #[command(flatten)]
-        tenant: TenantArg,
-        /// Only users with this status.
-        #[arg(long, value_enum)]
-        status: Option<StatusArg>,
-        /// Only users whose name, username or email contains this.
-        #[arg(long)]
-        search: Option<String>,
-        /// Print JSON lines instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show one user.
-    Show(Target),
-    /// Create a user.
-    Create(CreateArgs),
-    /// Set a user's password, read from standard input (one line).
-    SetPassword(Target),
-    /// Suspend a user: no sign-in, no mail. Reversible.
-    Suspend(Target),
-    /// Reactivate a suspended user.
-    Reactivate(Target),
-    /// Archive a user. Final: the record stays for audit.
-    Archive(Target),
-    /// Replace a user's personal data, keeping the id and the history.
-    Anonymise(Target),
-}
-
-/// Which tenant.
-#[derive(Debug, Args)]
-pub struct TenantArg {
-    /// Tenant slug.
-    #[arg(long, short, default_value = "demo")]
-    pub tenant: String,
-}
-
-/// Which user.
-#[derive(Debug, Args)]
-pub struct Target {
-    #[command(flatten)]
-    tenant: TenantArg,
-    /// Email address or username.
-    login: String,
-}
-
-/// `lanyard user create`
-#[derive(Debug, Args)]
-pub struct CreateArgs {
-    #[command(flatten)]
-    tenant: TenantArg,
-    /// Given name.
-    #[arg(long)]
-    given_name: String,
-    /// Family name.
-    #[arg(long)]
-    family_name: String,
-    /// Email address (this or --username is required).
-    #[arg(long)]
-    email: Option<String>,
-    /// Username.
-    #[arg(long)]
-    username: Option<String>,
-    /// A role, by name; repeat for several.
-    #[arg(long = "role")]
-    roles: Vec<String>,
-    /// The main role (default: the highest-ranked).
-    #[arg(long)]
-    main_role: Option<String>,
-    /// Location path, e.g. "Demo Training Co > North > Leeds".
-    #[arg(long)]
-    location: Option<String>,
-    /// Create as invited rather than active.
-    #[arg(long)]
-    invited: bool,
-    /// Read an initial password from standard input.
-    #[arg(long)]
-    password_stdin: bool,
-}
-
-/// Status names for --status.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum StatusArg {
-    /// Invited.
-    Invited,
-    /// Active.
-    Active,
-    /// Suspended.
-    Suspended,
-    /// Archived.
-    Archived,
-}
-
-impl From<StatusArg> for Status {
-    fn from(s: StatusArg) -> Self {
-        match s {
-            StatusArg::Invited => Status::Invited,
-            StatusArg::Active => Status::Active,
-            StatusArg::Suspended => Status::Suspended,
-            StatusArg::Archived => Status::Archived,
-        }
-    }
-}
-
 fn operator() -> AuditActor {
     AuditActor::Cli(std::env::var("USER").unwrap_or_else(|_| "operator".into()))
-}
-
-fn read_password() -> anyhow::Result<Secret> {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from standard input")?;
-    let pw = line.trim_end_matches(['\n', '\r']).to_string();
-    if pw.is_empty() {
-        bail!("no password on standard input");
-    }
-    Ok(Secret::new(pw))
 }
 
 /// Parses and applies a realm file, printing problems as `FILE:LINE: message`.
@@ -330,219 +208,6 @@ async fn tenant(app: &App, slug: &str) -> anyhow::Result<Tenant> {
         .tenant_by_slug(slug)
         .await?
         .with_context(|| format!("no tenant {slug:?}"))
-}
-
-async fn find(app: &App, t: &Target) -> anyhow::Result<(Tenant, User)> {
-    let tenant = tenant(app, &t.tenant.tenant).await?;
-    let user = app
-        .store
-        .user_by_login(tenant.id, &t.login)
-        .await?
-        .with_context(|| format!("no user {:?} in tenant {:?}", t.login, tenant.slug))?;
-    Ok((tenant, user))
-}
-
-fn line(u: &User, roles: &[lanyard_core::Role]) -> String {
-    let names: Vec<_> = roles
-        .iter()
-        .filter(|r| u.roles.contains(&r.id))
-        .map(|r| {
-            if Some(r.id) == u.main_role {
-                format!("{}*", r.name)
-            } else {
-                r.name.clone()
-            }
-        })
-        .collect();
-    format!(
-        "{:<28} {:<24} {:<10} {}",
-        u.profile
-            .email
-            .as_deref()
-            .or(u.profile.username.as_deref())
-            .unwrap_or("-"),
-        u.profile.display_name(),
-        u.status.as_str(),
-        names.join(", ")
-    )
-}
-
-/// Runs a `lanyard user` command.
-pub async fn user_command(app: &App, cmd: UserCommand) -> anyhow::Result<()> {
-    let actor = operator();
-    match cmd {
-        UserCommand::List {
-            tenant: t,
-            status,
-            search,
-            json,
-        } => {
-            let tenant = tenant(app, &t.tenant).await?;
-            let roles = app.store.roles(tenant.id).await?;
-            let users = app
-                .store
-                .list_users(
-                    tenant.id,
-                    &UserFilter {
-                        status: status.map(Into::into),
-                        search,
-                        limit: Some(1000),
-                        offset: None,
-                    },
-                )
-                .await?;
-            for u in &users {
-                if json {
-                    let mut v = serde_json::to_value(u.profile.redacted())?;
-                    v["id"] = serde_json::json!(u.id);
-                    v["status"] = serde_json::json!(u.status);
-                    println!("{v}");
-                } else {
-                    println!("{}", line(u, &roles));
-                }
-            }
-            if !json {
-                println!("{} user(s); * marks the main role", users.len());
-            }
-        }
-        UserCommand::Show(t) => {
-            let (tenant, u) = find(app, &t).await?;
-            let roles = app.store.roles(tenant.id).await?;
-            println!("{}", line(&u, &roles));
-            println!(
-                "id: {}\ninitials: {}\ncreated: {}",
-                u.id,
-                u.profile.initials(),
-                u.created_at
-            );
-        }
-        UserCommand::Create(a) => {
-            let tenant = tenant(app, &a.tenant.tenant).await?;
-            let roles = app.store.roles(tenant.id).await?;
-            let find_role = |n: &str| {
-                roles
-                    .iter()
-                    .find(|r| r.name.eq_ignore_ascii_case(n))
-                    .map(|r| r.id)
-                    .with_context(|| format!("no role {n:?} in tenant {:?}", tenant.slug))
-            };
-            let role_ids = a
-                .roles
-                .iter()
-                .map(|n| find_role(n))
-                .collect::<anyhow::Result<_>>()?;
-            let main_role = a.main_role.as_deref().map(find_role).transpose()?;
-            let location_id = match &a.location {
-                Some(p) => {
-                    let tree = app.store.location_tree().await?;
-                    let parts: Vec<&str> = p.split('>').map(str::trim).collect();
-                    Some(
-                        tree.find_by_path(tenant.id, &parts)
-                            .with_context(|| format!("no location {p:?}"))?
-                            .id,
-                    )
-                }
-                None => None,
-            };
-            let profile = UserProfile {
-                given_name: a.given_name,
-                family_name: a.family_name,
-                email: a.email,
-                username: a.username,
-                ..Default::default()
-            };
-            let password = if a.password_stdin {
-                let pw = read_password()?;
-                check_policy(&tenant, &profile, &pw)?;
-                Some(app.hasher.hash(pw).await?)
-            } else {
-                None
-            };
-            let status = if a.invited {
-                Status::Invited
-            } else {
-                Status::Active
-            };
-            let u = app
-                .store
-                .create_user(
-                    &actor,
-                    NewUser {
-                        tenant_id: tenant.id,
-                        profile,
-                        status,
-                        location_id,
-                        roles: role_ids,
-                        main_role,
-                        password,
-                    },
-                )
-                .await?;
-            println!(
-                "created {} ({})",
-                u.profile
-                    .email
-                    .as_deref()
-                    .or(u.profile.username.as_deref())
-                    .unwrap_or_default(),
-                u.id
-            );
-        }
-        UserCommand::SetPassword(t) => {
-            let (tenant, u) = find(app, &t).await?;
-            let pw = read_password()?;
-            check_policy(&tenant, &u.profile, &pw)?;
-            let hash = app.hasher.hash(pw).await?;
-            app.store.set_password(&actor, u.id, &hash).await?;
-            println!("password set for {}", t.login);
-        }
-        UserCommand::Suspend(t) => status(app, &actor, &t, Status::Suspended, "suspended").await?,
-        UserCommand::Reactivate(t) => {
-            let (_, u) = find(app, &t).await?;
-            if u.status != Status::Suspended {
-                bail!("{} is {}, not suspended", t.login, u.status.as_str());
-            }
-            status(app, &actor, &t, Status::Active, "reactivated").await?
-        }
-        UserCommand::Archive(t) => status(app, &actor, &t, Status::Archived, "archived").await?,
-        UserCommand::Anonymise(t) => {
-            let (_, u) = find(app, &t).await?;
-            app.store.anonymise(&actor, u.id).await?;
-            app.end_user_sessions(u.id).await?;
-            println!("anonymised {} (id {} and its history kept)", t.login, u.id);
-        }
-    }
-    Ok(())
-}
-
-fn check_policy(tenant: &Tenant, p: &UserProfile, pw: &Secret) -> anyhow::Result<()> {
-    let problems =
-        tenant
-            .password_policy
-            .check(pw.expose(), p.username.as_deref(), p.email.as_deref());
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<_> = problems.iter().map(ToString::to_string).collect();
-    bail!("the password {}", list.join("; it "))
-}
-
-async fn status(
-    app: &App,
-    actor: &AuditActor,
-    t: &Target,
-    to: Status,
-    verb: &str,
-) -> anyhow::Result<()> {
-    let (_, u) = find(app, t).await?;
-    app.store.set_status(actor, u.id, to).await?;
-    if matches!(to, Status::Suspended | Status::Archived) {
-        // Every use of a session re-checks the person's status, so this takes effect at once
-        // everywhere; with Redis it also deletes the sessions and refresh families themselves.
-        app.end_user_sessions(u.id).await?;
-    }
-    println!("{verb} {}", t.login);
-    Ok(())
 }
 
 async fn keys_command(app: &App, cmd: KeysCommand) -> anyhow::Result<()> {
@@ -717,6 +382,10 @@ async fn saml_command(app: &App, cmd: SamlCommand) -> anyhow::Result<()> {
 /// Runs a parsed command line with a loaded configuration.
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
+        Command::Openapi => {
+            println!("{}", crate::admin::openapi::document_text());
+            Ok(())
+        }
         Command::CheckConfig => {
             println!("configuration is valid");
             Ok(())
@@ -729,7 +398,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Apply { file, dry_run } => {
             apply_file(&App::open(config).await?, &file, dry_run).await
         }
-        Command::User(cmd) => user_command(&App::open(config).await?, cmd).await,
+        Command::User(cmd) => crate::user_cli::user_command(&App::open(config).await?, cmd).await,
         Command::Keys(cmd) => keys_command(&App::open(config).await?, cmd).await,
         Command::Saml(cmd) => saml_command(&App::open(config).await?, cmd).await,
         Command::Federation(cmd) => federation_command(&App::open(config).await?, cmd).await,

@@ -23,6 +23,8 @@ pub(crate) enum Format {
     Json,
     /// A page for a person.
     Html,
+    /// RFC 9457 problem details, on the admin API.
+    Problem,
 }
 
 /// Which format answers at `path`.
@@ -30,6 +32,8 @@ pub(crate) fn format_for(path: &str) -> Format {
     const OAUTH: [&str; 5] = ["/token", "/introspect", "/revoke", "/userinfo", "/jwks"];
     if OAUTH.contains(&path) || path.starts_with("/.well-known/") {
         Format::OAuth
+    } else if path.starts_with("/admin/api/") {
+        Format::Problem
     } else if path.ends_with("/options")
         || path.ends_with("/finish")
         || path == "/healthz"
@@ -122,6 +126,7 @@ pub(crate) async fn in_protocol_format(req: Request, next: Next) -> Response {
             Json(serde_json::json!({ "error": s.code, "message": s.description })),
         )
             .into_response(),
+        Format::Problem => crate::admin::problem(status, s.description),
         Format::Html => pages::message(
             status,
             pages::Page::new(s.heading, "Lanyard", None, &rid),
@@ -164,6 +169,7 @@ mod tests {
             ("/login", Format::Html),
             ("/account/totp", Format::Html),
             ("/saml/sso", Format::Html),
+            ("/admin/api/v1/users", Format::Problem),
         ] {
             assert_eq!(format_for(path), f, "{path}");
         }

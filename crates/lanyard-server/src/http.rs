@@ -40,6 +40,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(crate::web::router())
         .merge(crate::federation::router())
         .merge(crate::saml::router())
+        .merge(crate::admin::router())
         .fallback(not_found)
         .with_state(app.clone())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))

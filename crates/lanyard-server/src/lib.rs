@@ -4,6 +4,7 @@
 //! persistence in `lanyard-store`. No other crate depends on this one.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
@@ -26,4 +27,5 @@ pub(crate) mod signin;
 pub mod store_metrics;
 pub mod telemetry;
 pub mod throttle;
+pub mod user_cli;
 pub mod web;

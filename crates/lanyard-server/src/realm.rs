@@ -168,6 +168,9 @@ struct ClientDoc {
     require_mfa: bool,
     /// The connection this client's people sign in through.
     connection: Option<String>,
+    /// Roles it acts with on the admin API (client credentials).
+    #[serde(default)]
+    admin_roles: Vec<String>,
 }
 
 fn default_preset() -> Spanned<String> {
@@ -799,6 +802,17 @@ pub fn parse_at(
             }
         }
         for c in &td.client {
+            for r in &c.get_ref().admin_roles {
+                if !role_names.contains_key(&r.to_lowercase()) {
+                    cx.at(
+                        c,
+                        format!(
+                            "client {}: admin_roles names {r:?}, not a role of this tenant",
+                            c.get_ref().client_id
+                        ),
+                    );
+                }
+            }
             if let Some(n) = &c.get_ref().connection {
                 if !connection_names.contains(n) {
                     cx.at(
@@ -1060,6 +1074,7 @@ fn client(cx: &mut Lines<'_>, c: &Spanned<ClientDoc>) -> Option<lanyard_core::Cl
         refresh_token_ttl_secs: d.refresh_token_ttl_secs.unwrap_or(30 * 86_400),
         require_mfa: d.require_mfa,
         connection: d.connection.clone(),
+        admin_roles: d.admin_roles.iter().cloned().collect(),
     };
     for p in spec.validate() {
         cx.at(c, format!("client {who}: {p}"));

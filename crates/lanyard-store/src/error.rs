@@ -28,6 +28,10 @@ pub enum StoreError {
     /// Input that breaks the model's rules, each problem by field.
     #[error("invalid input: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<FieldError>),
+    /// The record changed since the caller read it (an `If-Match` that no longer matches, or a
+    /// concurrent writer): nothing was written.
+    #[error("the record was changed by someone else since it was read")]
+    Stale,
     /// A rule refused the change (status transition, delegation).
     #[error("{0}")]
     Refused(String),

@@ -134,6 +134,7 @@ impl Store {
             created_at: now,
             updated_at: now,
             anonymised: false,
+            version: 1,
         };
         check_refs(&mut tx, &user).await?;
         write_user(&mut tx, &user, true).await?;

@@ -652,6 +652,7 @@ async fn apply_user(
         created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now),
         updated_at: existing.as_ref().map(|e| e.updated_at).unwrap_or(now),
         anonymised: false,
+        version: existing.as_ref().map(|e| e.version).unwrap_or(1),
     };
     let mut outcome = Outcome::Unchanged;
     match &existing {

@@ -56,7 +56,7 @@ pub struct UserRecord {
 }
 
 /// The audit snapshot of a person: everything but the values of sensitive fields.
-pub(crate) fn snapshot(u: &User) -> Value {
+pub fn snapshot(u: &User) -> Value {
     let mut v = serde_json::to_value(u).unwrap_or(Value::Null);
     if let Some(s) = v.pointer_mut("/profile/sensitive") {
         let mask = |x: bool| if x { json!("***") } else { Value::Null };
@@ -68,7 +68,7 @@ pub(crate) fn snapshot(u: &User) -> Value {
     v
 }
 
-fn user_row(r: &AnyRow) -> Result<User, StoreError> {
+pub(crate) fn user_row(r: &AnyRow) -> Result<User, StoreError> {
     Ok(User {
         id: rows::id(r, "id")?,
         tenant_id: rows::id(r, "tenant_id")?,
@@ -95,6 +95,7 @@ fn user_row(r: &AnyRow) -> Result<User, StoreError> {
         created_at: rows::time(r, "created_at")?,
         updated_at: rows::time(r, "updated_at")?,
         anonymised: rows::flag(r, "anonymised")?,
+        version: rows::int(r, "version")?,
     })
 }
 
@@ -208,24 +209,27 @@ pub(crate) async fn check_refs(conn: &mut AnyConnection, u: &User) -> Result<(),
     }
 }
 
-/// Inserts or updates the row and replaces roles, groups and attributes.
+/// Inserts or updates the row and replaces roles, groups and attributes. An update writes
+/// only over the version `u` was read at (`u.version`) and fails with [`StoreError::Stale`]
+/// if someone else wrote the person since; returns the version written.
 pub(crate) async fn write_user(
     conn: &mut AnyConnection,
     u: &User,
     insert: bool,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     let p = &u.profile;
     let sql = if insert {
         "INSERT INTO users (given_name, family_name, username, username_lower, email, email_lower, phone, kind,
-            status, location_id, main_role_id, date_of_birth, ni_number, anonymised, created_at, updated_at, id, tenant_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            status, location_id, main_role_id, date_of_birth, ni_number, anonymised, created_at, updated_at, id, tenant_id, version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1)"
     } else {
         "UPDATE users SET given_name = $1, family_name = $2, username = $3, username_lower = $4, email = $5,
             email_lower = $6, phone = $7, kind = $8, status = $9, location_id = $10, main_role_id = $11,
-            date_of_birth = $12, ni_number = $13, anonymised = $14, created_at = $15, updated_at = $16
-         WHERE id = $17 AND tenant_id = $18"
+            date_of_birth = $12, ni_number = $13, anonymised = $14, created_at = $15, updated_at = $16,
+            version = $19 + 1
+         WHERE id = $17 AND tenant_id = $18 AND version = $19"
     };
-    sqlx::query(sql)
+    let written = sqlx::query(sql)
         .bind(p.given_name.clone())
         .bind(p.family_name.clone())
         .bind(p.username.clone())
@@ -243,10 +247,16 @@ pub(crate) async fn write_user(
         .bind(lanyard_core::clock::to_millis(u.created_at))
         .bind(lanyard_core::clock::to_millis(u.updated_at))
         .bind(u.id.to_string())
-        .bind(u.tenant_id.to_string())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| taken(e, p))?;
+        .bind(u.tenant_id.to_string());
+    let written = if insert {
+        written
+    } else {
+        written.bind(u.version)
+    };
+    let done = written.execute(&mut *conn).await.map_err(|e| taken(e, p))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Stale);
+    }
     let id = u.id.to_string();
     for table in ["user_roles", "user_groups", "user_attributes"] {
         sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
@@ -278,7 +288,7 @@ pub(crate) async fn write_user(
         attrs,
     )
     .await?;
-    Ok(())
+    Ok(if insert { 1 } else { u.version + 1 })
 }
 
 /// Inserts one child row per item: `$1` is the parent id, the item's values follow.
@@ -366,6 +376,7 @@ impl Store {
             created_at: now,
             updated_at: now,
             anonymised: false,
+            version: 1,
         };
         check_refs(&mut tx, &user).await?;
         write_user(&mut tx, &user, true).await?;
@@ -470,22 +481,44 @@ impl Store {
         change: impl FnOnce(&User) -> Result<User, StoreError>,
         view: fn(&User) -> serde_json::Value,
     ) -> Result<User, StoreError> {
+        self.modify_user(actor, id, None, action, change, view)
+            .await
+    }
+
+    /// Loads a person, checks he is still at `expected` (his version when the caller read
+    /// him, if given), applies `change` (which may refuse: the caller's rules run here, on the
+    /// state being changed), checks and writes the result and audits it under `action` with
+    /// `view` of both states — all in one transaction. A concurrent writer makes it fail
+    /// with [`StoreError::Stale`] rather than be overwritten.
+    pub async fn modify_user(
+        &self,
+        actor: &AuditActor,
+        id: UserId,
+        expected: Option<i64>,
+        action: &'static str,
+        change: impl FnOnce(&User) -> Result<User, StoreError>,
+        view: fn(&User) -> serde_json::Value,
+    ) -> Result<User, StoreError> {
         let mut tx = self.write_tx().await?;
         let before = load_user(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound("user"))?;
+        if expected.is_some_and(|v| v != before.version) {
+            return Err(StoreError::Stale);
+        }
         let after = User {
             updated_at: self.clock.now(),
+            version: before.version,
             ..change(&before)?
         };
         check_refs(&mut tx, &after).await?;
-        write_user(&mut tx, &after, false).await?;
+        let version = write_user(&mut tx, &after, false).await?;
         let rec = AuditRecord::new(Some(after.tenant_id), actor, action, "user", id)
             .before(view(&before))
             .after(view(&after));
         self.append_audit(&mut tx, rec).await?;
         tx.commit().await?;
-        Ok(after)
+        Ok(User { version, ..after })
     }
 
     /// Moves a person to another status, if the move is legal; audited.
@@ -620,7 +653,7 @@ impl Store {
             updated_at: self.clock.now(),
             ..before.clone()
         };
-        write_user(&mut tx, &after, false).await?;
+        let version = write_user(&mut tx, &after, false).await?;
         for table in ["passwords", "totp_enrolments", "passkeys", "recovery_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(id.to_string())
@@ -641,6 +674,6 @@ impl Store {
             .after(json!({"status": after.status, "anonymised": true}));
         self.append_audit(&mut tx, rec).await?;
         tx.commit().await?;
-        Ok(after)
+        Ok(User { version, ..after })
     }
 }

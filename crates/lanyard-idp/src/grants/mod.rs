@@ -131,7 +131,12 @@ pub(crate) fn mint_access(
     let mut c = Map::new();
     c.insert("iss".into(), json!(provider.settings().issuer));
     c.insert("sub".into(), json!(sub));
-    c.insert("aud".into(), json!(client.client_id));
+    if scope.contains(crate::authorize::ADMIN_SCOPE) {
+        let admin = crate::authorize::admin_audience(&provider.settings().issuer);
+        c.insert("aud".into(), json!([client.client_id, admin]));
+    } else {
+        c.insert("aud".into(), json!(client.client_id));
+    }
     c.insert("client_id".into(), json!(client.client_id));
     c.insert("iat".into(), json!(now));
     c.insert("exp".into(), json!(now + ttl));

@@ -1,6 +1,7 @@
 //! The server's integration tests: the real `lanyard` binary driven over HTTP and the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod attacks;
 mod backups;
 mod cli;

@@ -1,0 +1,10 @@
+-- Delegated administration: a version per person (the admin API's ETag: an update names the
+-- version it read and fails if someone changed the person since), and the indexes its
+-- listings page through (keyset pagination by name, or by id = creation order).
+
+ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+CREATE INDEX users_tenant_name ON users (tenant_id, LOWER(family_name), LOWER(given_name), id);
+CREATE INDEX users_location ON users (location_id);
+CREATE INDEX user_roles_role ON user_roles (role_id);
+CREATE INDEX user_groups_name ON user_groups (name);
+CREATE INDEX employments_account ON employments (account_id);
