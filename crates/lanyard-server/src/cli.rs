@@ -200,6 +200,9 @@ pub async fn apply_file(app: &App, file: &Path, dry_run: bool) -> anyhow::Result
         report.updated,
         report.unchanged
     );
+    for note in &report.left_alone {
+        println!("left alone: {note}");
+    }
     Ok(())
 }
 

@@ -226,27 +226,18 @@ struct UserDoc {
     email: Option<String>,
     phone: Option<String>,
     kind: Option<Spanned<String>>,
-    #[serde(default = "active")]
-    status: Spanned<String>,
+    status: Option<Spanned<String>>,
     location: Option<Spanned<String>>,
-    #[serde(default)]
-    roles: Vec<Spanned<String>>,
+    roles: Option<Vec<Spanned<String>>>,
     main_role: Option<Spanned<String>>,
-    #[serde(default)]
-    groups: BTreeSet<String>,
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
+    groups: Option<BTreeSet<String>>,
+    attributes: Option<BTreeMap<String, String>>,
     date_of_birth: Option<toml::value::Datetime>,
     national_insurance_number: Option<String>,
-    #[serde(default)]
-    employments: Vec<EmploymentDoc>,
+    employments: Option<Vec<EmploymentDoc>>,
     password: Option<Spanned<String>>,
     password_hash: Option<Spanned<String>>,
     totp_secret: Option<Spanned<String>>,
-}
-
-fn active() -> Spanned<String> {
-    Spanned::new(0..0, "active".into())
 }
 
 #[derive(Deserialize)]
@@ -1165,8 +1156,8 @@ fn user(
         email: d.email.clone(),
         phone: d.phone.clone(),
         kind,
-        groups: d.groups.clone(),
-        attributes: d.attributes.clone(),
+        groups: d.groups.clone().unwrap_or_default(),
+        attributes: d.attributes.clone().unwrap_or_default(),
         sensitive: lanyard_core::SensitiveFields {
             date_of_birth: dob,
             national_insurance_number: d.national_insurance_number.clone(),
@@ -1175,14 +1166,15 @@ fn user(
     for e in profile.validate() {
         cx.at(u, format!("{who}: {e}"));
     }
-    let status = Status::parse(d.status.get_ref()).unwrap_or_else(|| {
-        cx.at(
-            &d.status,
-            "status must be invited, active, suspended or archived",
-        );
-        Status::Active
+    let status = d.status.as_ref().map_or(Status::Active, |st| {
+        Status::parse(st.get_ref()).unwrap_or_else(|| {
+            cx.at(st, "status must be invited, active, suspended or archived");
+            Status::Active
+        })
     });
-    for r in &d.roles {
+    let no_roles = Vec::new();
+    let roles = d.roles.as_ref().unwrap_or(&no_roles);
+    for r in roles {
         if !role_names.contains_key(&r.get_ref().to_lowercase()) {
             cx.at(
                 r,
@@ -1194,8 +1186,7 @@ fn user(
         }
     }
     if let Some(m) = &d.main_role {
-        if !d
-            .roles
+        if !roles
             .iter()
             .any(|r| r.get_ref().eq_ignore_ascii_case(m.get_ref()))
         {
@@ -1222,7 +1213,7 @@ fn user(
         path
     });
     let mut employments = Vec::new();
-    for e in &d.employments {
+    for e in d.employments.iter().flatten() {
         if !accounts.contains(&e.account.to_lowercase()) {
             cx.at(
                 u,
@@ -1289,11 +1280,35 @@ fn user(
         }
         Secret::new(clean)
     });
+    // What the file names; everything else on an existing person is left as it is.
+    let named: BTreeSet<String> = [
+        ("username", d.username.is_some()),
+        ("email", d.email.is_some()),
+        ("phone", d.phone.is_some()),
+        ("kind", d.kind.is_some()),
+        ("status", d.status.is_some()),
+        ("location", d.location.is_some()),
+        ("roles", d.roles.is_some()),
+        ("main_role", d.main_role.is_some()),
+        ("groups", d.groups.is_some()),
+        ("attributes", d.attributes.is_some()),
+        ("date_of_birth", d.date_of_birth.is_some()),
+        (
+            "national_insurance_number",
+            d.national_insurance_number.is_some(),
+        ),
+        ("employments", d.employments.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, given)| *given)
+    .map(|(k, _)| k.to_string())
+    .collect();
     let plan = UserPlan {
         profile,
         status,
         location,
-        roles: d.roles.iter().map(|r| r.get_ref().clone()).collect(),
+        named,
+        roles: roles.iter().map(|r| r.get_ref().clone()).collect(),
         main_role: d.main_role.as_ref().map(|m| m.get_ref().clone()),
         employments,
         password: PasswordPlan::Keep,

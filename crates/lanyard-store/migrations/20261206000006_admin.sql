@@ -8,3 +8,14 @@ CREATE INDEX users_location ON users (location_id);
 CREATE INDEX user_roles_role ON user_roles (role_id);
 CREATE INDEX user_groups_name ON user_groups (name);
 CREATE INDEX employments_account ON employments (account_id);
+
+-- Logins (email, username) of anonymised people, as keyed hashes (HMAC under the key file's
+-- key, never the login): a realm file that still lists an anonymised person is told so
+-- instead of re-creating him with his personal data.
+CREATE TABLE forgotten_logins (
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    mac         TEXT NOT NULL,
+    key_id      TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, mac)
+);

@@ -318,6 +318,7 @@ impl Store {
             "clients",
             "signing_keys",
             "audit_log",
+            "forgotten_logins",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))
                 .fetch_all(self.pool()?)

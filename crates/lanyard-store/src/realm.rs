@@ -7,7 +7,7 @@
 use crate::audit::AuditRecord;
 use crate::org::{accounts_of, locations_of, roles_of, tenant_by_slug};
 use crate::rows::{self, b};
-use crate::users::{check_refs, find_by_login, snapshot, write_password, write_user};
+use crate::users::{check_refs, find_by_login, forgotten, snapshot, write_password, write_user};
 use crate::{Store, StoreError};
 use lanyard_core::account::{validate_employments, AccountKind, Employment, GUEST_ACCOUNT_NAME};
 use lanyard_core::role::{Privilege, Role, ScopeKind};
@@ -118,6 +118,10 @@ pub struct UserPlan {
     pub password: PasswordPlan,
     /// A TOTP secret (base32) to have enrolled.
     pub totp_secret: Option<Secret>,
+    /// The keys the file names for this person (`status`, `roles`, `location`, …): on an
+    /// existing person only these change; what the file leaves out is left as it is, so an
+    /// apply never undoes what an administrator did through the API or the CLI.
+    pub named: BTreeSet<String>,
 }
 
 /// An employment.
@@ -151,6 +155,8 @@ pub struct ApplyReport {
     pub updated: usize,
     /// Things already as described.
     pub unchanged: usize,
+    /// People the file describes that the apply left alone, and why (archived, anonymised).
+    pub left_alone: Vec<String>,
 }
 
 impl ApplyReport {
@@ -611,6 +617,30 @@ async fn apply_user(
         .or(p.profile.username.as_deref())
         .unwrap_or_default();
     let existing = find_by_login(conn, tenant, login).await?;
+    if let Some(old) = &existing {
+        if old.status == Status::Archived || old.anonymised {
+            let says_archived = p.named.contains("status") && p.status == Status::Archived;
+            if says_archived && !old.anonymised {
+                cx.report.count(Outcome::Unchanged);
+            } else {
+                cx.report.left_alone.push(format!(
+                    "{login}: archived{}; a realm file never brings a person back",
+                    if old.anonymised {
+                        " and anonymised"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            return Ok(());
+        }
+    } else if forgotten(cx.store, conn, tenant, login).await? {
+        cx.report.left_alone.push(format!(
+            "{login}: this person was anonymised; a realm file never brings a person back"
+        ));
+        return Ok(());
+    }
+    let named = |k: &str| existing.is_none() || p.named.contains(k);
     let role_id = |name: &str| -> Result<RoleId, StoreError> {
         roles
             .iter()
@@ -618,24 +648,77 @@ async fn apply_user(
             .map(|r| r.id)
             .ok_or_else(|| StoreError::invalid("roles", format!("no role {name:?}")))
     };
-    let role_ids = p
-        .roles
-        .iter()
-        .map(|n| role_id(n))
-        .collect::<Result<BTreeSet<_>, _>>()?;
-    let main_role = match &p.main_role {
-        Some(n) => Some(role_id(n)?),
-        None => roles
+    let role_ids = match &existing {
+        Some(old) if !named("roles") => old.roles.clone(),
+        _ => p
+            .roles
             .iter()
-            .filter(|r| role_ids.contains(&r.id))
-            .max_by_key(|r| r.rank)
-            .map(|r| r.id),
+            .map(|n| role_id(n))
+            .collect::<Result<BTreeSet<_>, _>>()?,
     };
-    let location_id = match &p.location {
-        Some(path) => Some(*locations.get(&path_key(path)).ok_or_else(|| {
+    let top = roles
+        .iter()
+        .filter(|r| role_ids.contains(&r.id))
+        .max_by_key(|r| r.rank)
+        .map(|r| r.id);
+    let main_role = match (&p.main_role, &existing) {
+        (Some(n), _) if named("main_role") => Some(role_id(n)?),
+        (_, Some(old)) if old.main_role.is_some_and(|m| role_ids.contains(&m)) => old.main_role,
+        _ => top,
+    };
+    let location_id = match (&p.location, &existing) {
+        (_, Some(old)) if !named("location") => old.location_id,
+        (Some(path), _) => Some(*locations.get(&path_key(path)).ok_or_else(|| {
             StoreError::invalid("location", format!("no location {:?}", path.join(" > ")))
         })?),
-        None => None,
+        (None, _) => None,
+    };
+    let profile = match &existing {
+        None => p.profile.clone(),
+        Some(old) => {
+            let (f, o) = (&p.profile, &old.profile);
+            let pick = |k: &str, file: &Option<String>, had: &Option<String>| {
+                if named(k) {
+                    file.clone()
+                } else {
+                    had.clone()
+                }
+            };
+            lanyard_core::UserProfile {
+                given_name: f.given_name.clone(),
+                family_name: f.family_name.clone(),
+                username: pick("username", &f.username, &o.username),
+                email: pick("email", &f.email, &o.email),
+                phone: pick("phone", &f.phone, &o.phone),
+                kind: if named("kind") { f.kind } else { o.kind },
+                groups: if named("groups") {
+                    f.groups.clone()
+                } else {
+                    o.groups.clone()
+                },
+                attributes: if named("attributes") {
+                    f.attributes.clone()
+                } else {
+                    o.attributes.clone()
+                },
+                sensitive: lanyard_core::SensitiveFields {
+                    date_of_birth: if named("date_of_birth") {
+                        f.sensitive.date_of_birth
+                    } else {
+                        o.sensitive.date_of_birth
+                    },
+                    national_insurance_number: pick(
+                        "national_insurance_number",
+                        &f.sensitive.national_insurance_number,
+                        &o.sensitive.national_insurance_number,
+                    ),
+                },
+            }
+        }
+    };
+    let status = match &existing {
+        Some(old) if !named("status") => old.status,
+        _ => p.status,
     };
     let now = cx.store.clock.now();
     let desired = User {
@@ -644,8 +727,8 @@ async fn apply_user(
             .map(|e| e.id)
             .unwrap_or_else(|| cx.store.ids().next()),
         tenant_id: tenant,
-        profile: p.profile.clone(),
-        status: p.status,
+        profile,
+        status,
         location_id,
         roles: role_ids,
         main_role,
@@ -689,7 +772,10 @@ async fn apply_user(
         }
         Some(_) => {}
     }
-    outcome = outcome.and(apply_employments(cx, conn, &desired, &p.employments, accounts).await?);
+    if named("employments") {
+        outcome =
+            outcome.and(apply_employments(cx, conn, &desired, &p.employments, accounts).await?);
+    }
     if let PasswordPlan::Set(h) = &p.password {
         write_password(conn, desired.id, h, cx.store.now_ms()).await?;
         let rec = AuditRecord::new(Some(tenant), &cx.actor, "user.password", "user", desired.id);

@@ -345,6 +345,69 @@ pub(crate) async fn write_password(
     Ok(())
 }
 
+/// What a forgotten login is remembered as: a keyed hash, never the login itself.
+const FORGOTTEN: &str = "forgotten-login";
+
+fn forgotten_mac(
+    store: &Store,
+    key_id: &str,
+    tenant: TenantId,
+    login: &str,
+) -> Result<String, StoreError> {
+    let data = format!("{tenant}:{}", normalise_login(login));
+    let mac = store.keyring().mac(key_id, FORGOTTEN, data.as_bytes())?;
+    Ok(mac.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Remembers an anonymised person's email and username as keyed hashes, so a realm file
+/// that still lists him never re-creates him with his personal data.
+async fn forget_logins(
+    store: &Store,
+    conn: &mut AnyConnection,
+    u: &User,
+) -> Result<(), StoreError> {
+    let key_id = store.keyring().active_id().to_string();
+    for login in [&u.profile.email, &u.profile.username]
+        .into_iter()
+        .flatten()
+    {
+        let mac = forgotten_mac(store, &key_id, u.tenant_id, login)?;
+        sqlx::query(
+            "INSERT INTO forgotten_logins (tenant_id, mac, key_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (tenant_id, mac) DO NOTHING",
+        )
+        .bind(u.tenant_id.to_string())
+        .bind(mac)
+        .bind(key_id.clone())
+        .bind(store.now_ms())
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Whether `login` belonged to a person since anonymised.
+pub(crate) async fn forgotten(
+    store: &Store,
+    conn: &mut AnyConnection,
+    tenant: TenantId,
+    login: &str,
+) -> Result<bool, StoreError> {
+    for key_id in store.keyring().key_ids() {
+        let mac = forgotten_mac(store, key_id, tenant, login)?;
+        let row =
+            sqlx::query("SELECT 1 AS x FROM forgotten_logins WHERE tenant_id = $1 AND mac = $2")
+                .bind(tenant.to_string())
+                .bind(mac)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if row.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Store {
     /// Creates a person (and his password, if given), audited.
     pub async fn create_user(&self, actor: &AuditActor, new: NewUser) -> Result<User, StoreError> {
@@ -654,6 +717,7 @@ impl Store {
             ..before.clone()
         };
         let version = write_user(&mut tx, &after, false).await?;
+        forget_logins(self, &mut tx, &before).await?;
         for table in ["passwords", "totp_enrolments", "passkeys", "recovery_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(id.to_string())

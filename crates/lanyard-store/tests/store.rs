@@ -106,6 +106,11 @@ fn user(email: &str, roles: &[&str], location: Option<&[&str]>) -> UserPlan {
         }],
         password: PasswordPlan::Keep,
         totp_secret: None,
+        // A file that names everything a test person has.
+        named: ["email", "status", "location", "roles", "employments"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
     }
 }
 

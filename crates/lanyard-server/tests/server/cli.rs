@@ -390,3 +390,101 @@ async fn serve_with_apply_loads_the_demo() {
         .unwrap()
         .is_some());
 }
+
+/// The people of the demo tenant as `user list --json` prints them.
+fn people(env: &Env) -> Vec<serde_json::Value> {
+    let out = env.run(&["user", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn person(env: &Env, email: &str) -> Option<serde_json::Value> {
+    people(env).into_iter().find(|p| p["email"] == email)
+}
+
+async fn a_realm_file_never_undoes_an_administrator(env: Env) {
+    // The demo realm plus a person who will be anonymised.
+    let file = env.dir.path().join("realm.toml");
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(demo_file()).unwrap()
+            + "\n[[tenant.user]]\ngiven_name = \"Gone\"\nfamily_name = \"Soon\"\nemail = \"gone@demo.test\"\nroles = [\"Student\"]\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    assert!(env.run(&["apply", file]).status.success());
+    // What administrators did with the CLI (the same service as the admin API)…
+    for args in [
+        &["user", "anonymise", "gone@demo.test"][..],
+        &["user", "suspend", "learner@demo.test"],
+        &[
+            "user",
+            "update",
+            "admin@demo.test",
+            "--phone",
+            "0113 496 0000",
+        ],
+        &["user", "roles", "trainer@demo.test", "--role", "Trainer"],
+        &["user", "archive", "mfa@demo.test"],
+        &["user", "reactivate", "suspended@demo.test"],
+    ] {
+        let out = env.run(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    // …the file applied again leaves alone what it does not name.
+    let out = env.run(&["apply", file]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("left alone: mfa@demo.test: archived"),
+        "{said}"
+    );
+    assert!(
+        said.contains("left alone: gone@demo.test: this person was anonymised"),
+        "{said}"
+    );
+    assert!(person(&env, "gone@demo.test").is_none(), "re-created");
+    assert_eq!(
+        person(&env, "learner@demo.test").unwrap()["status"],
+        "suspended"
+    );
+    assert_eq!(
+        person(&env, "admin@demo.test").unwrap()["phone"],
+        "0113 496 0000"
+    );
+    assert_eq!(person(&env, "mfa@demo.test").unwrap()["status"], "archived");
+    // What the file names it owns: the demo's suspended person says status = "suspended",
+    // and the trainer's roles are listed.
+    assert_eq!(
+        person(&env, "suspended@demo.test").unwrap()["status"],
+        "suspended"
+    );
+    assert_eq!(
+        person(&env, "trainer@demo.test").unwrap()["roles"],
+        serde_json::json!(["Student", "Trainer"])
+    );
+    // And a third apply changes nothing at all.
+    let before = env.store().await.snapshot().await.unwrap();
+    let out = env.run(&["apply", file]);
+    assert!(
+        text(&out).contains("0 created, 0 updated"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(env.store().await.snapshot().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_realm_file_never_undoes_an_administrator_on_sqlite() {
+    a_realm_file_never_undoes_an_administrator(Env::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_realm_file_never_undoes_an_administrator_on_postgres() {
+    if let Some(env) = Env::postgres().await {
+        a_realm_file_never_undoes_an_administrator(env).await;
+    }
+}
