@@ -67,6 +67,15 @@ client_id = "lanyard"
 client_secret = "lanyard-upstream-secret"
 domains = ["plain.test"]
 default_roles = ["Student"]
+
+# A provisioning client for the admin API suite (schemathesis).
+[[tenant.client]]
+client_id = "interop-admin"
+type = "confidential"
+secret = "interop-admin-secret-0123456789"
+grant_types = ["client_credentials"]
+scopes = ["admin"]
+admin_roles = ["Licensee Administrator"]
 EOF
 "$bin" apply "$work/realm.toml" >/dev/null
 "$bin" serve >"$work/serve.log" 2>&1 &

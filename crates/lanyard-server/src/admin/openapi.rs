@@ -46,6 +46,8 @@ use utoipa::{Modify, OpenApi};
         RoleView,
         LocationView,
         users::PasswordBody,
+        users::Caller,
+        users::ClientCaller,
         Problem,
     )),
     modifiers(&Bearer),

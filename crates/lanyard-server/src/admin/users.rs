@@ -362,22 +362,46 @@ pub async fn locations(
     }
 }
 
-/// The caller himself, as the admin API sees him (a client: its id and tenant).
+/// A provisioning client, as `/me` shows it.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ClientCaller {
+    /// Its client id.
+    client_id: String,
+    /// The admin roles it acts with.
+    roles: Vec<String>,
+}
+
+/// Who is calling: a person, or a provisioning client.
+#[derive(Debug, serde::Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Caller {
+    /// A person.
+    Person(PersonView),
+    /// A provisioning client.
+    Client(ClientCaller),
+}
+
+/// The caller himself, as the admin API sees him (a client: its id and roles).
 #[utoipa::path(get, path = "/admin/api/v1/me", tag = "people",
-    responses((status = 200, description = "The caller", body = PersonView)),
+    responses((status = 200, description = "The caller", body = Caller)),
     security(("bearer" = ["admin"])))]
 pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
     let actor = caller(&app, &headers).await?;
     match &actor {
         lanyard_admin::Actor::Person { holder, .. } => {
-            match app.admin.get(&actor, holder.user_id).await {
-                Ok(v) => Ok(with_etag(StatusCode::OK, v)),
-                Err(e) => Err(e.into()),
-            }
+            let v = app.admin.get(&actor, holder.user_id).await?;
+            let tag = etag(v.version);
+            let mut r = Json(Caller::Person(v)).into_response();
+            r.headers_mut().insert(header::ETAG, tag);
+            Ok(r)
         }
         lanyard_admin::Actor::Client { client_id, holder } => {
-            let roles: Vec<&str> = holder.roles.iter().map(|r| r.name.as_str()).collect();
-            Ok(Json(serde_json::json!({"client_id": client_id, "roles": roles})).into_response())
+            let roles = holder.roles.iter().map(|r| r.name.clone()).collect();
+            Ok(Json(Caller::Client(ClientCaller {
+                client_id: client_id.clone(),
+                roles,
+            }))
+            .into_response())
         }
         lanyard_admin::Actor::Operator(_) => Ok(problem(
             StatusCode::NOT_FOUND,
