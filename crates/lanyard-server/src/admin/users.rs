@@ -376,7 +376,7 @@ pub struct ClientCaller {
 #[serde(untagged)]
 pub enum Caller {
     /// A person.
-    Person(PersonView),
+    Person(Box<PersonView>),
     /// A provisioning client.
     Client(ClientCaller),
 }
@@ -391,7 +391,7 @@ pub async fn me(State(app): State<Arc<App>>, headers: HeaderMap) -> Answer {
         lanyard_admin::Actor::Person { holder, .. } => {
             let v = app.admin.get(&actor, holder.user_id).await?;
             let tag = etag(v.version);
-            let mut r = Json(Caller::Person(v)).into_response();
+            let mut r = Json(Caller::Person(Box::new(v))).into_response();
             r.headers_mut().insert(header::ETAG, tag);
             Ok(r)
         }
