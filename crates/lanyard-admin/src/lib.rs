@@ -11,12 +11,14 @@
 mod actor;
 mod error;
 mod people;
+mod reports;
 mod resolve;
 pub mod view;
 
 pub use actor::{Actor, Rules};
 pub use error::AdminError;
 pub use people::{Lifecycle, ListParams};
+pub use reports::{AuditPage, AuditParams, AuditView};
 
 use lanyard_core::{Holder, Privilege, TenantId, UserId};
 use lanyard_session::Sessions;

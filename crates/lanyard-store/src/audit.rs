@@ -165,7 +165,7 @@ impl Store {
     }
 }
 
-fn entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry, StoreError> {
+pub(crate) fn entry(r: &sqlx::any::AnyRow) -> Result<AuditEntry, StoreError> {
     let json = |col| -> Result<Option<serde_json::Value>, StoreError> {
         rows::opt_text(r, col)?
             .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(e.to_string())))

@@ -26,7 +26,7 @@ pub use clients::StoredKey;
 pub use error::{StoreError, FAILURE_EVENTS};
 pub use federation::ConnectionRecord;
 pub use mfa::PasskeyRecord;
-pub use people::{PeopleCursor, PeopleQuery, PeopleSort, Reach};
+pub use people::{AuditQuery, PeopleCursor, PeopleQuery, PeopleSort, Reach};
 pub use realm::{ApplyReport, RealmPlan};
 pub use sealing::{Keyring, SealError};
 pub use users::{snapshot, NewUser, UserFilter, UserRecord};

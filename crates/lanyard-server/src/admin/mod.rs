@@ -3,6 +3,7 @@
 //! parses, calls `lanyard-admin` with the acting party, and renders — the rules live there.
 
 pub mod openapi;
+mod reports;
 mod users;
 
 use crate::app::App;
@@ -32,6 +33,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/admin/api/v1/roles", get(users::roles))
         .route("/admin/api/v1/locations", get(users::locations))
         .route("/admin/api/v1/me", get(users::me))
+        .route("/admin/api/v1/audit", get(reports::audit))
         .route("/admin/api/v1", get(not_found))
         .route("/admin/api/v1/{*rest}", get(not_found).post(not_found))
 }

@@ -2,7 +2,7 @@
 //! themselves, served at `/admin/api/v1/openapi.json` and checked into `docs/` (a test
 //! compares the two, so a change to the API shows in review).
 
-use super::users;
+use super::{reports, users};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         users::roles,
         users::locations,
         users::me,
+        reports::audit,
     ),
     components(schemas(
         PersonView,
@@ -48,12 +49,15 @@ use utoipa::{Modify, OpenApi};
         users::PasswordBody,
         users::Caller,
         users::ClientCaller,
+        lanyard_admin::AuditPage,
+        lanyard_admin::AuditView,
         Problem,
     )),
     modifiers(&Bearer),
     tags(
         (name = "people", description = "People in the caller's scope"),
         (name = "organisation", description = "What an administrator picks from"),
+        (name = "reports", description = "For roles that read reports (reports-only roles too)"),
     )
 )]
 pub struct ApiDoc;

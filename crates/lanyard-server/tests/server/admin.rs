@@ -764,3 +764,99 @@ fn the_cli_acts_as_a_person_with_his_rights_only() {
     let out = l.cli(&["user", "suspend", "london@demo.test"]);
     assert!(out.status.success());
 }
+
+#[tokio::test]
+async fn the_audit_is_read_by_reporting_roles_within_their_scope() {
+    let l = Lanyard::demo(&[], EXTRA).await;
+    let api = Api::new(&l);
+    let master = admin_token(&l, "master@demo.test").await;
+    let reports = admin_token(&l, "reports@demo.test").await;
+    let learner = admin_token(&l, "learner@demo.test").await;
+    // Two changes: one at Leeds, one in London.
+    let mut ids = std::collections::HashMap::new();
+    for email in ["trainer@demo.test", "london@demo.test"] {
+        let (_, page, _) = api
+            .get(&master, &format!("/users?q={}", email.replace('@', "%40")))
+            .await;
+        let id = page["items"][0]["id"].as_str().unwrap().to_string();
+        let (_, _, tag) = api.get(&master, &format!("/users/{id}")).await;
+        let (st, _, _) = api
+            .send(
+                reqwest::Method::PATCH,
+                &master,
+                &format!("/users/{id}"),
+                tag.as_deref(),
+                Some(json!({"phone": "01134960000"})),
+            )
+            .await;
+        assert_eq!(st, 200);
+        ids.insert(email, id);
+    }
+    // The reports-only role at Leeds reads Leeds' history, never London's.
+    let (st, page, _) = api.get(&reports, "/audit?action=user.update").await;
+    assert_eq!(st, 200, "{page}");
+    let targets: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["target_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&ids["trainer@demo.test"].as_str()),
+        "{page}"
+    );
+    assert!(
+        !targets.contains(&ids["london@demo.test"].as_str()),
+        "{page}"
+    );
+    let by_master = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target_id"] == ids["trainer@demo.test"].as_str())
+        .unwrap();
+    assert!(by_master["actor"].as_str().unwrap().starts_with("user:"));
+    assert_eq!(by_master["after"]["profile"]["phone"], "01134960000");
+    // Asking for London's record by id from Leeds finds nothing.
+    let (_, none, _) = api
+        .get(
+            &reports,
+            &format!("/audit?user={}", ids["london@demo.test"]),
+        )
+        .await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0, "{none}");
+    // A Student reads no reports.
+    let (st, _, _) = api.get(&learner, "/audit").await;
+    assert_eq!(st, 403);
+    // Pages and CSV.
+    let (_, first, _) = api.get(&master, "/audit?limit=2").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second, _) = api
+        .get(&master, &format!("/audit?limit=2&cursor={cursor}"))
+        .await;
+    assert!(second["items"][0]["id"].as_str() < first["items"][1]["id"].as_str());
+    let r = reqwest::Client::new()
+        .get(api.url("/audit?format=csv&action=user.update"))
+        .bearer_auth(&master)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = r.text().await.unwrap();
+    assert!(
+        csv.starts_with("id,at,tenant,actor,action,target_kind,target_id\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(&ids["london@demo.test"]), "{csv}");
+    for bad in [
+        "/audit?since=yesterday",
+        "/audit?cursor=zz",
+        "/audit?format=xml",
+    ] {
+        let (st, body, _) = api.get(&master, bad).await;
+        assert_eq!(st, 422, "{bad}: {body}");
+    }
+}
