@@ -18,7 +18,7 @@ pub mod view;
 pub use actor::{Actor, Rules};
 pub use error::AdminError;
 pub use people::{Lifecycle, ListParams};
-pub use reports::{AuditPage, AuditParams, AuditView};
+pub use reports::{AuditPage, AuditParams, AuditView, SignInPage, SignInParams, SignInView};
 
 use lanyard_core::{Holder, Privilege, TenantId, UserId};
 use lanyard_session::Sessions;

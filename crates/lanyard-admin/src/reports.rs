@@ -152,3 +152,152 @@ impl Admin {
         Ok(AuditPage { items, next_cursor })
     }
 }
+
+/// Filters and paging of a sign-in listing.
+#[derive(Debug, Clone, Default)]
+pub struct SignInParams {
+    /// One person's (id).
+    pub user: Option<String>,
+    /// `accepted` or `refused`.
+    pub outcome: Option<String>,
+    /// `password`, `passkey`, `upstream`, `password+totp`, `totp`, …
+    pub method: Option<String>,
+    /// RFC 3339: at or after.
+    pub since: Option<String>,
+    /// RFC 3339: before.
+    pub until: Option<String>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// One sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignInView {
+    /// Id (time-ordered).
+    pub id: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Tenant slug.
+    pub tenant: Option<String>,
+    /// The person's id, when known.
+    pub user: Option<String>,
+    /// What was typed, for a refusal naming nobody.
+    pub login: Option<String>,
+    /// `accepted` or `refused`.
+    pub outcome: String,
+    /// How.
+    pub method: String,
+    /// Why refused (`wrong_password`, `locked`, `suspended`, `wrong_code`, …).
+    pub reason: Option<String>,
+    /// The app (client id or SP entity id).
+    pub app: Option<String>,
+    /// The upstream connection.
+    pub upstream: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+}
+
+/// A page of sign-ins, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignInPage {
+    /// The sign-ins.
+    pub items: Vec<SignInView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+impl Admin {
+    /// The sign-ins of people the actor may see (and every one of the tenants his roles
+    /// reach whole, refusals naming nobody included). Needs a role that may read reports.
+    pub async fn sign_ins(
+        &self,
+        actor: &Actor,
+        p: &SignInParams,
+    ) -> Result<SignInPage, AdminError> {
+        if !actor.allows(Privilege::ViewReports) {
+            return Err(AdminError::Forbidden(
+                "your roles do not allow reading reports".into(),
+            ));
+        }
+        let rules = self.rules().await?;
+        let names = Names::load(&self.store).await?;
+        let mut errs = Vec::new();
+        let user = p.user.as_deref().and_then(|u| {
+            let id = u.parse::<UserId>().ok();
+            if id.is_none() {
+                errs.push(bad("user", "is not a person's id"));
+            }
+            id
+        });
+        if let Some(o) = p
+            .outcome
+            .as_deref()
+            .filter(|o| !["accepted", "refused"].contains(o))
+        {
+            errs.push(bad("outcome", format!("{o:?} is not accepted or refused")));
+        }
+        let since = p
+            .since
+            .as_deref()
+            .and_then(|s| millis("since", s, &mut errs));
+        let until = p
+            .until
+            .as_deref()
+            .and_then(|s| millis("until", s, &mut errs));
+        let before_id = p.cursor.as_deref().and_then(|c| {
+            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(c.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .filter(|s| s.parse::<AuditId>().is_ok());
+            if id.is_none() {
+                errs.push(bad("cursor", "is not a cursor of this listing"));
+            }
+            id
+        });
+        if let Some(l) = p.limit.filter(|l| !(1..=500).contains(l)) {
+            errs.push(bad("limit", format!("{l} is not between 1 and 500")));
+        }
+        if !errs.is_empty() {
+            return Err(AdminError::Invalid(errs));
+        }
+        let q = lanyard_store::SignInQuery {
+            reach: rules.reach(actor, &names.tenant_ids()),
+            user,
+            outcome: p.outcome.clone(),
+            method: p.method.clone(),
+            since,
+            until,
+            before_id,
+            limit: p.limit.unwrap_or(100),
+        };
+        let (entries, more) = self.store.sign_in_page(&q).await?;
+        let next_cursor = more
+            .then(|| entries.last())
+            .flatten()
+            .map(|e| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&e.id));
+        let items = entries
+            .into_iter()
+            .map(|e| SignInView {
+                id: e.id,
+                at: e.at.format(&Rfc3339).unwrap_or_default(),
+                tenant: names.tenant(e.tenant_id).map(|t| t.slug.clone()),
+                user: e.user_id.map(|u| u.to_string()),
+                login: e.login,
+                outcome: e.outcome,
+                method: e.method,
+                reason: e.reason,
+                app: e.app,
+                upstream: e.upstream,
+                ip: e.ip,
+                user_agent: e.user_agent,
+            })
+            .collect();
+        Ok(SignInPage { items, next_cursor })
+    }
+}

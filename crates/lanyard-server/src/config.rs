@@ -48,6 +48,8 @@ pub struct SigninConfig {
     pub sso_ttl_secs: i64,
     /// How long a sign-in page (and a step of it) stays usable.
     pub page_ttl_secs: i64,
+    /// How long the record of each sign-in (the admin API's `/sign-ins`) is kept.
+    pub record_retention_days: i64,
 }
 
 impl Default for SigninConfig {
@@ -55,6 +57,7 @@ impl Default for SigninConfig {
         Self {
             sso_ttl_secs: 10 * 3600,
             page_ttl_secs: 900,
+            record_retention_days: 90,
         }
     }
 }
@@ -605,6 +608,9 @@ impl Config {
         }
         if self.oidc.key_reload_secs == 0 {
             bad("oidc.key_reload_secs", "must be at least 1".into());
+        }
+        if !(1..=3650).contains(&self.signin.record_retention_days) {
+            bad("signin.record_retention_days", "must be 1 to 3650".into());
         }
         if !(60..=30 * 86_400).contains(&self.signin.sso_ttl_secs) {
             bad("signin.sso_ttl_secs", "must be 60 to 2592000".into());

@@ -128,6 +128,21 @@ async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"})))
 }
 
+/// Deletes sign-in records past `signin.record_retention_days`, hourly (every process does;
+/// the delete is the same whoever runs it).
+async fn prune_sign_ins(app: Arc<App>) {
+    loop {
+        let keep = app.config.signin.record_retention_days * 86_400_000;
+        let now = lanyard_core::clock::to_millis(app.clock.now());
+        match app.store.prune_sign_ins(now - keep).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "pruned old sign-in records"),
+            Err(e) => tracing::warn!(error = %e, "could not prune old sign-in records"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
 /// Serves until SIGINT or SIGTERM; then `/readyz` answers 503 for `server.drain_secs` while
 /// everything is still served, then new connections are refused and requests in flight get
 /// `server.shutdown_timeout_secs` to finish.
@@ -138,6 +153,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     tracing::info!(listen = %listener.local_addr()?, issuer = %app.config.server.issuer, "lanyard is serving");
     let reload = tokio::spawn(reload_keys(app.clone()));
+    let prune = tokio::spawn(prune_sign_ins(app.clone()));
     let metrics = match &app.config.server.metrics_listen {
         Some(addr) => {
             let l = tokio::net::TcpListener::bind(addr)
@@ -194,6 +210,7 @@ pub async fn serve(app: Arc<App>) -> anyhow::Result<()> {
         () = deadline => tracing::warn!("requests still in flight at the shutdown deadline were cut off"),
     }
     reload.abort();
+    prune.abort();
     if let Some(m) = metrics {
         m.abort();
     }

@@ -19,3 +19,22 @@ CREATE TABLE forgotten_logins (
     created_at  BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, mac)
 );
+
+-- Every sign-in, accepted or refused, beside the audit of changes: who (when known), how,
+-- through which app or upstream, from where. Pruned after `[audit] sign_in_retention_days`.
+CREATE TABLE sign_ins (
+    id          TEXT PRIMARY KEY,
+    tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    user_id     TEXT REFERENCES users(id) ON DELETE SET NULL,
+    login       TEXT,
+    outcome     TEXT NOT NULL,
+    method      TEXT NOT NULL,
+    reason      TEXT,
+    app         TEXT,
+    upstream    TEXT,
+    ip          TEXT,
+    user_agent  TEXT,
+    at          BIGINT NOT NULL
+);
+CREATE INDEX sign_ins_tenant_at ON sign_ins (tenant_id, at);
+CREATE INDEX sign_ins_user ON sign_ins (user_id);

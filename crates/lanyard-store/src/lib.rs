@@ -19,6 +19,7 @@ pub mod realm;
 mod rows;
 mod saml;
 mod sealing;
+mod sign_ins;
 mod users;
 
 pub use audit::{AuditEntry, AuditRecord};
@@ -29,6 +30,7 @@ pub use mfa::PasskeyRecord;
 pub use people::{AuditQuery, PeopleCursor, PeopleQuery, PeopleSort, Reach};
 pub use realm::{ApplyReport, RealmPlan};
 pub use sealing::{Keyring, SealError};
+pub use sign_ins::{NewSignIn, SignInEntry, SignInQuery};
 pub use users::{snapshot, NewUser, UserFilter, UserRecord};
 
 use lanyard_core::Clock;
@@ -319,6 +321,7 @@ impl Store {
             "signing_keys",
             "audit_log",
             "forgotten_logins",
+            "sign_ins",
         ] {
             let rows = sqlx::query(&format!("SELECT * FROM {table}"))
                 .fetch_all(self.pool()?)

@@ -78,18 +78,34 @@ pub struct PeopleQuery {
 }
 
 /// Builds a query with numbered placeholders, binding as it goes.
-struct Sql {
-    text: String,
+pub(crate) struct Sql {
+    pub(crate) text: String,
     args: Vec<String>,
 }
 
 impl Sql {
-    fn arg(&mut self, v: impl Into<String>) -> String {
+    pub(crate) fn new(start: &str) -> Self {
+        Self {
+            text: start.to_string(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The query with every argument bound.
+    pub(crate) fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+        let mut q = sqlx::query(&self.text);
+        for a in &self.args {
+            q = q.bind(a.clone());
+        }
+        q
+    }
+
+    pub(crate) fn arg(&mut self, v: impl Into<String>) -> String {
         self.args.push(v.into());
         format!("${}", self.args.len())
     }
 
-    fn list<T: ToString>(&mut self, items: &[T]) -> String {
+    pub(crate) fn list<T: ToString>(&mut self, items: &[T]) -> String {
         let marks: Vec<String> = items.iter().map(|i| self.arg(i.to_string())).collect();
         marks.join(", ")
     }

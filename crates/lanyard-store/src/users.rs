@@ -718,6 +718,13 @@ impl Store {
         };
         let version = write_user(&mut tx, &after, false).await?;
         forget_logins(self, &mut tx, &before).await?;
+        // His sign-ins stay counted, but no longer say what he typed, from where, with what.
+        sqlx::query(
+            "UPDATE sign_ins SET login = NULL, ip = NULL, user_agent = NULL WHERE user_id = $1",
+        )
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
         for table in ["passwords", "totp_enrolments", "passkeys", "recovery_codes"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE user_id = $1"))
                 .bind(id.to_string())

@@ -660,3 +660,55 @@ async fn recovery_codes_stored_before_keyed_hashes_still_verify() {
         .await
         .unwrap());
 }
+
+both!(sign_in_records_are_pruned_and_scrubbed_on_anonymisation);
+async fn sign_in_records_are_pruned_and_scrubbed_on_anonymisation(store: &Store) {
+    let tenant = applied(store).await;
+    let u = store
+        .user_by_login(tenant.id, "learner@demo.test")
+        .await
+        .unwrap()
+        .unwrap();
+    for outcome in ["accepted", "refused"] {
+        store
+            .record_sign_in(lanyard_store::NewSignIn {
+                tenant_id: Some(tenant.id),
+                user_id: Some(u.id),
+                login: Some("learner@demo.test".into()),
+                outcome,
+                method: "password".into(),
+                ip: Some("192.0.2.7".into()),
+                user_agent: Some("Mozilla/5.0".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let everyone = lanyard_store::Reach {
+        tenants: vec![tenant.id],
+        ..Default::default()
+    };
+    let q = lanyard_store::SignInQuery {
+        reach: everyone.clone(),
+        limit: 10,
+        ..Default::default()
+    };
+    let (found, more) = store.sign_in_page(&q).await.unwrap();
+    assert_eq!((found.len(), more), (2, false));
+    assert_eq!(found[0].outcome, "refused", "newest first");
+    // Anonymised: still counted, no longer saying what, from where, with what.
+    store
+        .anonymise(&lanyard_core::AuditActor::System, u.id)
+        .await
+        .unwrap();
+    let (found, _) = store.sign_in_page(&q).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert!(found
+        .iter()
+        .all(|s| s.login.is_none() && s.ip.is_none() && s.user_agent.is_none()));
+    // Nothing is older than a minute ago; everything is older than a minute from now.
+    let now = lanyard_core::clock::to_millis(lanyard_core::Clock::now(&SystemClock));
+    assert_eq!(store.prune_sign_ins(now - 60_000).await.unwrap(), 0);
+    assert_eq!(store.prune_sign_ins(now + 60_000).await.unwrap(), 2);
+    assert!(store.sign_in_page(&q).await.unwrap().0.is_empty());
+}

@@ -34,6 +34,7 @@ pub fn router() -> Router<Arc<App>> {
         .route("/admin/api/v1/locations", get(users::locations))
         .route("/admin/api/v1/me", get(users::me))
         .route("/admin/api/v1/audit", get(reports::audit))
+        .route("/admin/api/v1/sign-ins", get(reports::sign_ins))
         .route("/admin/api/v1", get(not_found))
         .route("/admin/api/v1/{*rest}", get(not_found).post(not_found))
 }

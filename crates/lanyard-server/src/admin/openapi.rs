@@ -35,6 +35,7 @@ use utoipa::{Modify, OpenApi};
         users::locations,
         users::me,
         reports::audit,
+        reports::sign_ins,
     ),
     components(schemas(
         PersonView,
@@ -51,6 +52,8 @@ use utoipa::{Modify, OpenApi};
         users::ClientCaller,
         lanyard_admin::AuditPage,
         lanyard_admin::AuditView,
+        lanyard_admin::SignInPage,
+        lanyard_admin::SignInView,
         Problem,
     )),
     modifiers(&Bearer),

@@ -195,6 +195,7 @@ struct CallbackQuery {
 async fn callback(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    seen: crate::web::Seen,
     jar: CookieJar,
     Path(name): Path<String>,
     PageQuery(q): PageQuery<CallbackQuery>,
@@ -314,6 +315,7 @@ async fn callback(
         Method::Upstream {
             mfa: mapped.upstream_mfa,
         },
+        &seen,
     )
     .await;
     moved_page(&app, tenant, moved, &rid).await

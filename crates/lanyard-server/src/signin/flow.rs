@@ -7,6 +7,7 @@ use super::journey::{self, Journey, Origin, Person, SealError, Stage, Wants};
 use crate::app::App;
 use crate::cookies;
 use crate::throttle::{self, Subject};
+use crate::web::Seen;
 use axum_extra::extract::cookie::CookieJar;
 use lanyard_core::{TenantId, User, UserId};
 use lanyard_mfa::{Factor, Requirement};
@@ -70,7 +71,25 @@ pub(crate) enum Method {
     Upstream { mfa: bool },
 }
 
+/// A second factor as the sign-in record names it.
+fn factor_name(f: Factor) -> &'static str {
+    match f {
+        Factor::Totp => "totp",
+        Factor::Passkey => "passkey",
+        Factor::RecoveryCode => "recovery_code",
+    }
+}
+
 impl Method {
+    /// As the sign-in record names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::Passkey => "passkey",
+            Method::Upstream { .. } => "upstream",
+        }
+    }
+
     fn amr(self) -> Vec<String> {
         match self {
             Method::Password => lanyard_mfa::amr(true, None),
@@ -277,6 +296,45 @@ pub(crate) async fn stored(app: &App, jar: CookieJar, j: &Journey) -> Result<Mov
     Ok(Moved::Page(jar, j.url("")))
 }
 
+/// The app a journey signs in to: the OIDC client id or the SAML SP's entity id.
+pub(crate) fn app_of(j: &Journey) -> String {
+    match &j.origin {
+        Origin::Oidc(r) => r.client_id.clone(),
+        Origin::Saml(a) => a.reply.sp.clone(),
+    }
+}
+
+/// Records a sign-in (accepted or refused) for the reports; a failure to record is logged and
+/// never fails the sign-in.
+pub(crate) async fn record(app: &App, seen: &Seen, s: lanyard_store::NewSignIn) {
+    let s = lanyard_store::NewSignIn {
+        ip: seen.ip.clone(),
+        user_agent: seen.user_agent.clone(),
+        ..s
+    };
+    if let Err(e) = app.store.record_sign_in(s).await {
+        tracing::warn!(error = %e, "could not record a sign-in");
+    }
+}
+
+/// The record of an accepted sign-in of `user` through `j`.
+fn accepted(
+    j: &Journey,
+    user: UserId,
+    method: &str,
+    upstream: Option<String>,
+) -> lanyard_store::NewSignIn {
+    lanyard_store::NewSignIn {
+        tenant_id: Some(j.tenant_id),
+        user_id: Some(user),
+        outcome: "accepted",
+        method: method.to_string(),
+        app: Some(app_of(j)),
+        upstream,
+        ..Default::default()
+    }
+}
+
 /// The one door for every first factor: `user` has been authenticated by `method`. On to a
 /// second factor, an enrolment, or the app's answer.
 pub(crate) async fn first_factor(
@@ -285,8 +343,13 @@ pub(crate) async fn first_factor(
     mut j: Journey,
     user: &User,
     method: Method,
+    seen: &Seen,
 ) -> Result<Moved, Trouble> {
     let amr = method.amr();
+    let upstream = match &j.wants.upstream {
+        Some(u) if matches!(method, Method::Upstream { .. }) => Some(u.clone()),
+        _ => None,
+    };
     let proof = Proof::FirstFactor {
         mfa: amr.iter().any(|a| a == "mfa"),
     };
@@ -314,6 +377,7 @@ pub(crate) async fn first_factor(
         // After a first factor the decision is only ever one of these three.
         Next::Answer | Next::SignInPage | Next::Refuse(_) => {
             let (jar, sso) = establish(app, jar, j.tenant_id, user.id, person.prior_amr).await?;
+            record(app, seen, accepted(&j, user.id, method.name(), upstream)).await;
             answer(app, jar, j, sso).await
         }
     }
@@ -326,9 +390,19 @@ pub(crate) async fn second_factor(
     j: Journey,
     person: &Person,
     factor: Factor,
+    seen: &Seen,
 ) -> Result<(CookieJar, Journey, SsoSession), Trouble> {
     let amr = with_factor(&person.prior_amr, factor);
-    let (jar, sso) = establish(app, jar, j.tenant_id, person.user_id, amr).await?;
+    let (jar, sso) = establish(app, jar, j.tenant_id, person.user_id, amr.clone()).await?;
+    let first = if person.prior_amr.iter().any(|a| a == "fed") {
+        "upstream"
+    } else if person.prior_amr.iter().any(|a| a == "pwd") {
+        "password"
+    } else {
+        "session"
+    };
+    let method = format!("{first}+{}", factor_name(factor));
+    record(app, seen, accepted(&j, person.user_id, &method, None)).await;
     Ok((jar, j, sso))
 }
 

@@ -168,6 +168,7 @@ pub(crate) async fn login_submit(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
+    seen: super::Seen,
     jar: CookieJar,
     PageForm(f): PageForm<LoginForm>,
 ) -> Response {
@@ -218,10 +219,53 @@ pub(crate) async fn login_submit(
             Err(_) => "unavailable",
         },
     );
+    let refusal = match &result {
+        Ok(Outcome::Wrong) => Some("wrong_password"),
+        Ok(Outcome::Locked) => Some("locked"),
+        Ok(Outcome::Refused(r)) => Some(match r {
+            SignInRefusal::Invited => "invited",
+            SignInRefusal::Suspended => "suspended",
+            SignInRefusal::Archived => "archived",
+            SignInRefusal::NoSignInRole => "no_sign_in_role",
+        }),
+        _ => None,
+    };
+    if let Some(reason) = refusal {
+        // Off the request path: looking the login up must not make a known person's refusal
+        // slower than an unknown one's (the answer says nothing about which it was).
+        let (app, seen, tenant, login, client) = (
+            app.clone(),
+            seen.clone(),
+            t.tenant_id,
+            f.login.trim().to_string(),
+            flow::app_of(&t),
+        );
+        tokio::spawn(async move {
+            // The person, when the login names one; else what was typed.
+            let user = app
+                .store
+                .user_by_login(tenant, &login)
+                .await
+                .ok()
+                .flatten()
+                .map(|u| u.id);
+            let record = lanyard_store::NewSignIn {
+                tenant_id: Some(tenant),
+                user_id: user,
+                login: user.is_none().then_some(login),
+                outcome: "refused",
+                method: "password".into(),
+                reason: Some(reason.into()),
+                app: Some(client),
+                ..Default::default()
+            };
+            flow::record(&app, &seen, record).await;
+        });
+    }
     match result {
         Ok(Outcome::Authenticated(user)) => {
             let tenant = t.tenant_id;
-            let moved = flow::first_factor(&app, jar, t, &user, Method::Password).await;
+            let moved = flow::first_factor(&app, jar, t, &user, Method::Password, &seen).await;
             moved_page(&app, tenant, moved, &rid).await
         }
         Ok(Outcome::Wrong) => {

@@ -131,6 +131,7 @@ pub(crate) async fn mfa_post(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
+    seen: super::Seen,
     jar: CookieJar,
     PageForm(f): PageForm<CodeForm>,
 ) -> Response {
@@ -199,7 +200,7 @@ pub(crate) async fn mfa_post(
     match outcome {
         Ok(Some(factor)) => {
             let tenant = t.tenant_id;
-            let moved = match flow::second_factor(&app, jar, t, &p, factor).await {
+            let moved = match flow::second_factor(&app, jar, t, &p, factor, &seen).await {
                 Ok((jar, t, sso)) => flow::answer(&app, jar, t, sso).await,
                 Err(e) => Err(e),
             };
@@ -231,6 +232,32 @@ pub(crate) async fn mfa_post(
                     "wrong"
                 },
             );
+            flow::record(
+                &app,
+                &seen,
+                lanyard_store::NewSignIn {
+                    tenant_id: Some(t.tenant_id),
+                    user_id: Some(p.user_id),
+                    outcome: "refused",
+                    method: if f.code.is_some() {
+                        "totp"
+                    } else {
+                        "recovery_code"
+                    }
+                    .into(),
+                    reason: Some(
+                        if matches!(locked, Ok(true)) {
+                            "locked"
+                        } else {
+                            "wrong_code"
+                        }
+                        .into(),
+                    ),
+                    app: Some(flow::app_of(&t)),
+                    ..Default::default()
+                },
+            )
+            .await;
             let (status, msg) = match locked {
                 Ok(true) => (StatusCode::TOO_MANY_REQUESTS, LOCKED),
                 Ok(false) => (
@@ -405,6 +432,7 @@ pub(crate) async fn new_recovery_codes(
 pub(crate) async fn enrol_post(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
+    seen: super::Seen,
     jar: CookieJar,
     PageForm(f): PageForm<CodeForm>,
 ) -> Response {
@@ -427,7 +455,8 @@ pub(crate) async fn enrol_post(
             let tenant = t.tenant_id;
             // Signed in now; the app is answered once the codes have been read.
             let signed = async {
-                let (jar, mut t, _) = flow::second_factor(&app, jar, t, &p, Factor::Totp).await?;
+                let (jar, mut t, _) =
+                    flow::second_factor(&app, jar, t, &p, Factor::Totp, &seen).await?;
                 t.stage = Stage::SignedIn { user_id: p.user_id };
                 journey::save(&app, &t).await?;
                 Ok::<_, flow::Trouble>((jar, t))

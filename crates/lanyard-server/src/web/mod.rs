@@ -56,6 +56,34 @@ impl FromRequestParts<Arc<App>> for ClientAddr {
     }
 }
 
+/// Where a sign-in came from, as its record keeps it: the client's address (through trusted
+/// proxies only) and user agent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Seen {
+    pub(crate) ip: Option<String>,
+    pub(crate) user_agent: Option<String>,
+}
+
+impl FromRequestParts<Arc<App>> for Seen {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| {
+            app.trusted_proxies
+                .client(c.0.ip(), &parts.headers)
+                .to_string()
+        });
+        let user_agent = parts
+            .headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Seen { ip, user_agent })
+    }
+}
+
 pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")

@@ -206,6 +206,7 @@ pub(crate) async fn passkey_finish(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     ClientAddr(addr): ClientAddr,
+    seen: super::Seen,
     jar: CookieJar,
     ApiJson(b): ApiJson<PasskeyFinish>,
 ) -> Response {
@@ -305,13 +306,13 @@ pub(crate) async fn passkey_finish(
             }
             let moved = match &attempt.claimant {
                 Claimant::Second(person) => {
-                    match flow::second_factor(&app, jar, t, person, Factor::Passkey).await {
+                    match flow::second_factor(&app, jar, t, person, Factor::Passkey, &seen).await {
                         Ok((jar, t, sso)) => flow::answer(&app, jar, t, sso).await,
                         Err(e) => Err(e),
                     }
                 }
                 Claimant::Passwordless(user) => {
-                    flow::first_factor(&app, jar, t, user, Method::Passkey).await
+                    flow::first_factor(&app, jar, t, user, Method::Passkey, &seen).await
                 }
             };
             return match moved {

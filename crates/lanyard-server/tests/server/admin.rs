@@ -860,3 +860,80 @@ async fn the_audit_is_read_by_reporting_roles_within_their_scope() {
         assert_eq!(st, 422, "{bad}: {body}");
     }
 }
+
+#[tokio::test]
+async fn sign_ins_are_recorded_and_read_within_scope() {
+    let l = Lanyard::demo(&[], EXTRA).await;
+    let api = Api::new(&l);
+    let master = admin_token(&l, "master@demo.test").await;
+    let reports = admin_token(&l, "reports@demo.test").await;
+    // Two refusals: a known person's wrong password, and a login that names nobody.
+    for login in ["learner@demo.test", "nobody@demo.test"] {
+        let b = Browser::new(&l.base);
+        let (verifier, challenge) = pkce();
+        let _ = verifier;
+        let (tx, csrf, _) = b
+            .login_form(b.authorize(&app_request(&challenge, "s", "n")).await)
+            .await;
+        let r = b.submit_login(&tx, &csrf, login, "not the password").await;
+        assert_eq!(r.status(), 401);
+    }
+    let learner_id = {
+        let (_, page, _) = api.get(&master, "/users?q=learner%40demo").await;
+        page["items"][0]["id"].as_str().unwrap().to_string()
+    };
+    // Refusals are recorded off the request path: wait for them.
+    let mut refused = Value::Null;
+    for _ in 0..50 {
+        let (_, page, _) = api.get(&master, "/sign-ins?outcome=refused").await;
+        if page["items"].as_array().unwrap().len() >= 2 {
+            refused = page;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let items = refused["items"].as_array().expect("refusals recorded");
+    let known = items
+        .iter()
+        .find(|e| e["user"] == learner_id.as_str())
+        .unwrap();
+    assert_eq!(known["reason"], "wrong_password");
+    assert_eq!(known["method"], "password");
+    assert_eq!(known["app"], "demo-app");
+    assert!(known["login"].is_null(), "{known}");
+    assert_eq!(known["ip"], "127.0.0.1");
+    let unknown = items.iter().find(|e| e["user"].is_null()).unwrap();
+    assert_eq!(unknown["login"], "nobody@demo.test");
+    // The accepted sign-ins of the two administrators are there too, with their method.
+    let (_, ok, _) = api.get(&master, "/sign-ins?outcome=accepted").await;
+    assert!(
+        ok["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["method"] == "password" && e["app"] == "demo-app"),
+        "{ok}"
+    );
+    // Leeds' reporting role sees Leeds' people only: not refusals naming nobody, not London.
+    let (st, page, _) = api.get(&reports, "/sign-ins").await;
+    assert_eq!(st, 200);
+    let seen: Vec<&Value> = page["items"].as_array().unwrap().iter().collect();
+    assert!(
+        seen.iter().any(|e| e["user"] == learner_id.as_str()),
+        "{page}"
+    );
+    assert!(seen.iter().all(|e| !e["user"].is_null()), "{page}");
+    let r = reqwest::Client::new()
+        .get(api.url("/sign-ins?format=csv&outcome=refused"))
+        .bearer_auth(&master)
+        .send()
+        .await
+        .unwrap();
+    let csv = r.text().await.unwrap();
+    assert!(csv.starts_with(
+        "id,at,tenant,user,login,outcome,method,reason,app,upstream,ip,user_agent\r\n"
+    ));
+    assert!(csv.contains("wrong_password"), "{csv}");
+    let (st, _, _) = api.get(&master, "/sign-ins?outcome=maybe").await;
+    assert_eq!(st, 422);
+}
