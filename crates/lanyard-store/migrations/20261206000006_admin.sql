@@ -21,7 +21,7 @@ CREATE TABLE forgotten_logins (
 );
 
 -- Every sign-in, accepted or refused, beside the audit of changes: who (when known), how,
--- through which app or upstream, from where. Pruned after `[audit] sign_in_retention_days`.
+-- through which app or upstream, from where. Pruned after `[signin] record_retention_days`.
 CREATE TABLE sign_ins (
     id          TEXT PRIMARY KEY,
     tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
