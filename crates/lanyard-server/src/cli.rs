@@ -206,6 +206,47 @@ pub async fn apply_file(app: &App, file: &Path, dry_run: bool) -> anyhow::Result
     Ok(())
 }
 
+/// What `serve --apply FILE` (`make run`) ends its start-up output with: where to go, and
+/// the people of the file who have a password written in it.
+fn welcome(app: &App, file: &Path) {
+    let issuer = app.config.server.issuer.trim_end_matches('/');
+    let people: Vec<String> = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| crate::realm::parse_at(&text, file.parent()).ok())
+        .map(|parsed| {
+            let mut with_password: Vec<(usize, usize)> = parsed
+                .passwords
+                .iter()
+                .filter(|(_, p)| matches!(p, crate::realm::FilePassword::Plain(_)))
+                .map(|(k, _)| *k)
+                .collect();
+            with_password.sort();
+            with_password
+                .into_iter()
+                .filter_map(|(t, u)| parsed.plan.tenants.get(t)?.users.get(u))
+                .filter_map(|u| {
+                    u.profile
+                        .email
+                        .clone()
+                        .or_else(|| u.profile.username.clone())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    println!("Lanyard is ready at {issuer}");
+    println!("  OpenID Connect discovery  {issuer}/.well-known/openid-configuration");
+    println!("  SAML IdP metadata         {issuer}/saml/metadata");
+    println!("  your account              {issuer}/account (after signing in through an app)");
+    println!("  admin API                 {issuer}/admin/api/v1/openapi.json (docs/admin-api.md)");
+    if !people.is_empty() {
+        println!(
+            "  sign in as (passwords as written in {}): {}",
+            file.display(),
+            people.join(", ")
+        );
+    }
+}
+
 async fn tenant(app: &App, slug: &str) -> anyhow::Result<Tenant> {
     app.store
         .tenant_by_slug(slug)
@@ -409,6 +450,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let app = Arc::new(App::open(config).await?);
             if let Some(file) = apply {
                 apply_file(&app, &file, false).await?;
+                welcome(&app, &file);
             }
             crate::http::serve(app).await
         }

@@ -28,6 +28,7 @@ use webauthn_rs::prelude::{Passkey, PasskeyRegistration};
 
 pub(crate) fn router() -> Router<Arc<App>> {
     Router::new()
+        .route("/", get(home))
         .route("/account", get(show))
         .route("/account/totp", get(totp_start).post(totp_confirm))
         .route("/account/totp/remove", post(totp_remove))
@@ -82,6 +83,32 @@ async fn signed_in(app: &App, jar: &CookieJar, rid: &str) -> Result<(SsoSession,
             tracing::error!(request_id = %rid, error = %e, "account: session or person unavailable");
             Err(NoPerson::Unavailable)
         }
+    }
+}
+
+/// The root URL, for a person who types the address: his account when signed in, otherwise
+/// where to start (Lanyard is signed in to through the training apps) and the administrators'
+/// way in.
+async fn home(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+) -> Response {
+    let rid = request_id(&headers);
+    match signed_in(&app, &jar, &rid).await {
+        Ok(_) => Redirect::to("/account").into_response(),
+        Err(NoPerson::Unavailable) => unavailable_page(&app, None, &rid).await,
+        Err(NoPerson::SignedOut) => pages::message(
+            StatusCode::OK,
+            page_for(&app, None, "Lanyard", &rid).await,
+            "Single sign-on for your training",
+            "You sign in here through your training applications (your learning platform, \
+             booking or records system): open one of them and choose to sign in. Once signed \
+             in, this address shows your account, where you manage your passkeys and \
+             authenticator app. Administrators: the admin API is described at \
+             /admin/api/v1/openapi.json.",
+            None,
+        ),
     }
 }
 

@@ -937,3 +937,21 @@ async fn sign_ins_are_recorded_and_read_within_scope() {
     let (st, _, _) = api.get(&master, "/sign-ins?outcome=maybe").await;
     assert_eq!(st, 422);
 }
+
+#[tokio::test]
+async fn the_root_url_leads_a_signed_in_person_to_his_account() {
+    let l = Lanyard::demo(&[], "").await;
+    let b = Browser::new(&l.base);
+    let signed_out = b.get("/").await;
+    assert_eq!(signed_out.status(), 200);
+    let (_, challenge) = pkce();
+    b.sign_in(
+        &app_request(&challenge, "s", "n"),
+        "learner@demo.test",
+        PASSWORD,
+    )
+    .await;
+    let r = b.get("/").await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/account");
+}

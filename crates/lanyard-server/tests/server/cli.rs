@@ -366,18 +366,57 @@ async fn serve_with_apply_loads_the_demo() {
     let env = Env::sqlite();
     let port = free_port();
     let demo = demo_file();
-    let _server = Server(
-        env.cmd(&["serve", "--apply", demo.to_str().unwrap()])
-            .env("LANYARD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .spawn()
-            .unwrap(),
+    let mut child = env
+        .cmd(&["serve", "--apply", demo.to_str().unwrap()])
+        .env("LANYARD_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LANYARD_SERVER__ISSUER", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _server = Server(child);
+    // The start-up output ends with where to go and whom to sign in as.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(wait_ready(&base).await.status(), 200);
+    let mut said = String::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(5)) {
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("sign in as") {
+            break;
+        }
+    }
+    assert!(
+        said.contains(&format!("Lanyard is ready at {base}")),
+        "{said}"
     );
-    assert_eq!(
-        wait_ready(&format!("http://127.0.0.1:{port}"))
-            .await
-            .status(),
-        200
+    assert!(said.contains("/admin/api/v1/openapi.json"), "{said}");
+    assert!(
+        said.contains("learner@demo.test") && said.contains("admin@demo.test"),
+        "{said}"
     );
+    // The root URL is a page for people, not a JSON 404.
+    let home = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(home.status(), 200);
+    assert!(home.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(home
+        .text()
+        .await
+        .unwrap()
+        .contains("Single sign-on for your training"));
     let store = env.store().await;
     let t = store
         .tenant_by_slug("demo")
