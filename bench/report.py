@@ -34,7 +34,8 @@ def ratio(a, b):
 SIGNIN = "full sign-in"  # as bench/run.py names it
 BROKERED = "brokered sign-in (OIDC upstream)"
 NAMES = ["client_credentials RS256", "client_credentials ES256", "client_credentials EdDSA", "refresh_token",
-         SIGNIN, BROKERED, "introspection", "jwks", "discovery"]
+         SIGNIN, BROKERED, "introspection", "jwks", "discovery",
+         "admin: people, first page", "admin: people, filtered", "admin: people, deep cursor", "admin: update a person"]
 CEIL = {"client_credentials RS256": "sign_RS256", "client_credentials ES256": "sign_ES256",
         "client_credentials EdDSA": "sign_EdDSA", SIGNIN: "argon2id_verify"}
 

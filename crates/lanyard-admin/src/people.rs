@@ -349,13 +349,30 @@ impl Admin {
     }
 
     /// Changes the fields `patch` names, if the person is still at `expected` (his version
-    /// when the caller read him; `None`: whatever he is now).
+    /// when the caller read him; `None`: whatever he is now — a change racing another is then
+    /// made again over the other's, a few times, rather than refused).
     pub async fn update(
         &self,
         actor: &Actor,
         id: UserId,
         expected: Option<i64>,
         patch: PersonPatch,
+    ) -> Result<PersonView, AdminError> {
+        let mut tries = 0;
+        loop {
+            match self.update_once(actor, id, expected, &patch).await {
+                Err(AdminError::Stale) if expected.is_none() && tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn update_once(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected: Option<i64>,
+        patch: &PersonPatch,
     ) -> Result<PersonView, AdminError> {
         let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
@@ -377,7 +394,7 @@ impl Admin {
                 why_not(actor, &h)
             )));
         }
-        let after = self.patched(&mut names, &rules, &before, &patch).await?;
+        let after = self.patched(&mut names, &rules, &before, patch).await?;
         let after_h = names.holder(&after).await?;
         // A role the caller may not grant (or revoke) is named, before the wider check.
         let changed = after_h

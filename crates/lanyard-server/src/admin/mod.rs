@@ -238,21 +238,34 @@ pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Refusal> {
     })
 }
 
-/// `If-Match: "N"` as a version; `Err` for a header that is not one of ours.
-pub(crate) fn if_match(headers: &HeaderMap) -> Result<Option<i64>, Refusal> {
+/// What an `If-Match` header asks.
+pub(crate) enum IfMatch {
+    /// None sent.
+    Absent,
+    /// `*`: whatever version the person is at (RFC 9110 §13.1.1) — a deliberate overwrite.
+    Any,
+    /// `"N"`: only if he is still at version N.
+    Version(i64),
+}
+
+/// `If-Match` as a version; `Err` for a header that is not one of ours.
+pub(crate) fn if_match(headers: &HeaderMap) -> Result<IfMatch, Refusal> {
     let Some(v) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
+        return Ok(IfMatch::Absent);
     };
     let text = v.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(IfMatch::Any);
+    }
     let tag = text.strip_prefix("W/").unwrap_or(text);
     tag.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .and_then(|t| t.parse::<i64>().ok())
-        .map(Some)
+        .map(IfMatch::Version)
         .ok_or_else(|| {
             problem(
                 StatusCode::PRECONDITION_FAILED,
-                "If-Match must be the ETag of the person as read (e.g. \"3\")",
+                "If-Match must be the ETag of the person as read (e.g. \"3\"), or *",
             )
             .into()
         })

@@ -1,6 +1,6 @@
 //! `/admin/api/v1/users` and the lists an administrator picks from (roles, locations).
 
-use super::{body, caller, etag, if_match, problem, Refusal};
+use super::{body, caller, etag, if_match, problem, IfMatch, Refusal};
 use crate::app::App;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -168,7 +168,7 @@ pub async fn read(
 /// Changes the fields the body names (`null` clears one). `If-Match` is required.
 #[utoipa::path(patch, path = "/admin/api/v1/users/{id}", tag = "people",
     params(("id" = String, Path, description = "The person's id"),
-           ("If-Match" = String, Header, description = "The ETag read")),
+           ("If-Match" = String, Header, description = "The ETag read, or * to overwrite")),
     request_body = PersonPatch,
     responses(
         (status = 200, description = "Changed", body = PersonView),
@@ -185,7 +185,7 @@ pub async fn update(
 ) -> Answer {
     let (actor, id, expected) = guarded(&app, &headers, &id).await?;
     let patch: PersonPatch = body(&bytes)?;
-    match app.admin.update(&actor, id, Some(expected), patch).await {
+    match app.admin.update(&actor, id, expected, patch).await {
         Ok(v) => Ok(with_etag(StatusCode::OK, v)),
         Err(e) => Err(e.into()),
     }
@@ -196,22 +196,28 @@ async fn guarded(
     app: &App,
     headers: &HeaderMap,
     id: &str,
-) -> Result<(lanyard_admin::Actor, UserId, i64), Refusal> {
+) -> Result<(lanyard_admin::Actor, UserId, Option<i64>), Refusal> {
     let actor = caller(app, headers).await?;
     let id = person_id(id)?;
-    let expected = if_match(headers)?.ok_or_else(|| {
-        problem(
-            StatusCode::PRECONDITION_REQUIRED,
-            "send If-Match with the ETag you read, so no one else's change is overwritten",
-        )
-    })?;
+    let expected = match if_match(headers)? {
+        IfMatch::Version(v) => Some(v),
+        IfMatch::Any => None,
+        IfMatch::Absent => {
+            return Err(problem(
+                StatusCode::PRECONDITION_REQUIRED,
+                "send If-Match with the ETag you read (or * to overwrite whatever is there), \
+                 so no one else's change is overwritten unseen",
+            )
+            .into())
+        }
+    };
     Ok((actor, id, expected))
 }
 
 /// Replaces a person's roles and main role. `If-Match` is required.
 #[utoipa::path(put, path = "/admin/api/v1/users/{id}/roles", tag = "people",
     params(("id" = String, Path, description = "The person's id"),
-           ("If-Match" = String, Header, description = "The ETag read")),
+           ("If-Match" = String, Header, description = "The ETag read, or * to overwrite")),
     request_body = RolesChange,
     responses(
         (status = 200, description = "Changed", body = PersonView),
@@ -227,11 +233,7 @@ pub async fn set_roles(
 ) -> Answer {
     let (actor, id, expected) = guarded(&app, &headers, &id).await?;
     let change: RolesChange = body(&bytes)?;
-    match app
-        .admin
-        .set_roles(&actor, id, Some(expected), change)
-        .await
-    {
+    match app.admin.set_roles(&actor, id, expected, change).await {
         Ok(v) => Ok(with_etag(StatusCode::OK, v)),
         Err(e) => Err(e.into()),
     }
@@ -319,7 +321,10 @@ pub async fn lifecycle(
     };
     let actor = caller(&app, &headers).await?;
     let id = person_id(&id)?;
-    let expected = if_match(&headers)?;
+    let expected = match if_match(&headers)? {
+        IfMatch::Version(v) => Some(v),
+        IfMatch::Any | IfMatch::Absent => None,
+    };
     match app.admin.lifecycle(&actor, id, expected, op).await {
         Ok(v) => Ok(with_etag(StatusCode::OK, v)),
         Err(e) => Err(e.into()),

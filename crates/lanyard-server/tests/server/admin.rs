@@ -537,6 +537,27 @@ async fn the_api_needs_an_admin_token_and_answers_problems() {
         )
         .await;
     assert_eq!(st, 428);
+    // `*` overwrites whatever is there, deliberately.
+    let (st, body, _) = api
+        .send(
+            reqwest::Method::PATCH,
+            hr,
+            &path,
+            Some("*"),
+            Some(json!({"phone": "01134960000"})),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, _, _) = api
+        .send(
+            reqwest::Method::PATCH,
+            hr,
+            &path,
+            Some("\"nope\""),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(st, 412);
     let (st, _, _) = api.get(hr, "/users/not-an-id").await;
     assert_eq!(st, 404);
     let (st, _, _) = api.get(hr, "/nothing-here").await;
