@@ -536,8 +536,25 @@ impl Admin {
     }
 
     /// Moves a person through his lifecycle; suspension, archival and anonymisation end his
-    /// sessions and refresh tokens at once.
+    /// sessions and refresh tokens at once. Without `expected`, a race with another change is
+    /// retried, not refused.
     pub async fn lifecycle(
+        &self,
+        actor: &Actor,
+        id: UserId,
+        expected: Option<i64>,
+        op: Lifecycle,
+    ) -> Result<PersonView, AdminError> {
+        let mut tries = 0;
+        loop {
+            match self.lifecycle_once(actor, id, expected, op).await {
+                Err(AdminError::Stale) if expected.is_none() && tries < 5 => tries += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn lifecycle_once(
         &self,
         actor: &Actor,
         id: UserId,

@@ -3,6 +3,7 @@
 -- listings page through (keyset pagination by name, or by id = creation order).
 
 ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+CREATE INDEX users_tenant_id ON users (tenant_id, id);
 CREATE INDEX users_tenant_name ON users (tenant_id, LOWER(family_name), LOWER(given_name), id);
 CREATE INDEX users_location ON users (location_id);
 CREATE INDEX user_roles_role ON user_roles (role_id);
