@@ -257,7 +257,7 @@ async fn unknown_clients_and_unregistered_redirects_are_never_redirected_to() {
     assert!(r.headers().get("location").is_none());
     // Other errors go back to the verified redirect URI.
     let mut bad_scope = app_request(&challenge, "s", "n");
-    bad_scope[3] = ("scope", "openid admin");
+    bad_scope[3] = ("scope", "openid wizardry");
     let r = b.authorize(&bad_scope).await;
     assert_eq!(
         query_param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
