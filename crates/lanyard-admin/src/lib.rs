@@ -37,11 +37,6 @@ impl Admin {
         Self { store, sessions }
     }
 
-    /// The store it writes to.
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// A person acting as himself (from his access token).
     pub async fn person(&self, user: UserId) -> Result<Actor, AdminError> {
         let u = self
@@ -109,10 +104,10 @@ impl Admin {
         })
     }
 
-    /// The rules' world as it is now.
-    pub async fn rules(&self) -> Result<Rules, AdminError> {
-        let tenants = self.store.tenants().await?;
-        let client_of: Vec<(TenantId, TenantId)> = tenants
+    /// The rules' world as it is now (the tenants from `names`, read once per call).
+    pub(crate) async fn rules(&self, names: &resolve::Names<'_>) -> Result<Rules, AdminError> {
+        let client_of: Vec<(TenantId, TenantId)> = names
+            .tenants()
             .iter()
             .filter_map(|t| t.client_of.map(|p| (t.id, p)))
             .collect();

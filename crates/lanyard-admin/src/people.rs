@@ -131,8 +131,8 @@ impl Admin {
 
     /// One page of the people the actor may see.
     pub async fn list(&self, actor: &Actor, p: &ListParams) -> Result<PeoplePage, AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let mut errs = Vec::new();
         let tenant = match &p.tenant {
             Some(s) => Some(names.tenant_for(actor, Some(s))?),
@@ -219,8 +219,8 @@ impl Admin {
 
     /// One person the actor may see.
     pub async fn get(&self, actor: &Actor, id: UserId) -> Result<PersonView, AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let (u, _) = self.visible(&mut names, &rules, actor, id).await?;
         names.view(&rules, actor, &u, true).await
     }
@@ -253,8 +253,8 @@ impl Admin {
         p: NewPerson,
         password: Option<PasswordHash>,
     ) -> Result<PersonView, AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let tenant = names.tenant_for(actor, p.tenant.as_deref())?;
         let mut errs = Vec::new();
         let roles = names.role_ids(tenant, &p.roles, &mut errs).await?;
@@ -374,8 +374,8 @@ impl Admin {
         expected: Option<i64>,
         patch: &PersonPatch,
     ) -> Result<PersonView, AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let (before, h) = self.visible(&mut names, &rules, actor, id).await?;
         if patch.status.is_some() {
             return Err(AdminError::invalid(
@@ -561,8 +561,8 @@ impl Admin {
         expected: Option<i64>,
         op: Lifecycle,
     ) -> Result<PersonView, AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let (before, h) = self.visible(&mut names, &rules, actor, id).await?;
         if !rules.manages(actor, &h) {
             return Err(AdminError::Forbidden(format!(
@@ -643,8 +643,8 @@ impl Admin {
         id: UserId,
         hash: &PasswordHash,
     ) -> Result<(), AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let (_, h) = self.visible(&mut names, &rules, actor, id).await?;
         if !rules.manages(actor, &h) {
             return Err(AdminError::Forbidden(format!(
@@ -663,8 +663,8 @@ impl Admin {
         actor: &Actor,
         id: UserId,
     ) -> Result<(lanyard_core::Tenant, UserProfile), AdminError> {
-        let rules = self.rules().await?;
         let mut names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let (u, h) = self.visible(&mut names, &rules, actor, id).await?;
         if !rules.manages(actor, &h) {
             return Err(AdminError::Forbidden(format!(
@@ -694,7 +694,7 @@ impl Admin {
         let mut names = Names::load(&self.store).await?;
         let t = names.tenant_for(actor, tenant)?;
         if actor.tenant().is_some_and(|own| own != t) {
-            let rules = self.rules().await?;
+            let rules = self.rules(&names).await?;
             if !rules.reach(actor, &[]).tenants.contains(&t) {
                 return Err(AdminError::NotFound("tenant"));
             }
@@ -737,7 +737,7 @@ impl Admin {
     ) -> Result<Vec<crate::view::LocationView>, AdminError> {
         let names = Names::load(&self.store).await?;
         let t = names.tenant_for(actor, tenant)?;
-        let rules = self.rules().await?;
+        let rules = self.rules(&names).await?;
         if actor.tenant().is_some_and(|own| own != t)
             && !rules.reach(actor, &[]).tenants.contains(&t)
         {

@@ -73,6 +73,59 @@ fn millis(field: &'static str, s: &str, errs: &mut Vec<lanyard_core::FieldError>
     }
 }
 
+/// The part every log listing shares: whose, when, from where, how many — each bad value
+/// reported by field.
+struct Window {
+    user: Option<UserId>,
+    since: Option<i64>,
+    until: Option<i64>,
+    before: Option<AuditId>,
+}
+
+fn window(
+    user: Option<&str>,
+    since: Option<&str>,
+    until: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+    errs: &mut Vec<lanyard_core::FieldError>,
+) -> Window {
+    let user = user.and_then(|u| {
+        let id = u.parse::<UserId>().ok();
+        if id.is_none() {
+            errs.push(bad("user", "is not a person's id"));
+        }
+        id
+    });
+    let since = since.and_then(|s| millis("since", s, errs));
+    let until = until.and_then(|s| millis("until", s, errs));
+    let before = cursor.and_then(|c| {
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(c.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.parse::<AuditId>().ok());
+        if id.is_none() {
+            errs.push(bad("cursor", "is not a cursor of this listing"));
+        }
+        id
+    });
+    if let Some(l) = limit.filter(|l| !(1..=500).contains(l)) {
+        errs.push(bad("limit", format!("{l} is not between 1 and 500")));
+    }
+    Window {
+        user,
+        since,
+        until,
+        before,
+    }
+}
+
+/// The cursor of the page after the one ending at `last`.
+fn cursor_after(last: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last)
+}
+
 impl Admin {
     /// The audit records about people the actor may see (and every record of the tenants
     /// his roles reach whole). Needs a role that may read reports.
@@ -82,56 +135,35 @@ impl Admin {
                 "your roles do not allow reading reports".into(),
             ));
         }
-        let rules = self.rules().await?;
         let names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let mut errs = Vec::new();
-        let user = p.user.as_deref().and_then(|u| {
-            let id = u.parse::<UserId>().ok();
-            if id.is_none() {
-                errs.push(bad("user", "is not a person's id"));
-            }
-            id
-        });
-        let since = p
-            .since
-            .as_deref()
-            .and_then(|s| millis("since", s, &mut errs));
-        let until = p
-            .until
-            .as_deref()
-            .and_then(|s| millis("until", s, &mut errs));
-        let before_id = p.cursor.as_deref().and_then(|c| {
-            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|s| s.parse::<AuditId>().ok());
-            if id.is_none() {
-                errs.push(bad("cursor", "is not a cursor of this listing"));
-            }
-            id
-        });
-        if let Some(l) = p.limit.filter(|l| !(1..=500).contains(l)) {
-            errs.push(bad("limit", format!("{l} is not between 1 and 500")));
-        }
+        let w = window(
+            p.user.as_deref(),
+            p.since.as_deref(),
+            p.until.as_deref(),
+            p.cursor.as_deref(),
+            p.limit,
+            &mut errs,
+        );
         if !errs.is_empty() {
             return Err(AdminError::Invalid(errs));
         }
         let q = AuditQuery {
             reach: rules.reach(actor, &names.tenant_ids()),
-            user,
+            user: w.user,
             actor: p.actor.clone(),
             action: p.action.clone(),
-            since,
-            until,
-            before_id,
+            since: w.since,
+            until: w.until,
+            before_id: w.before,
             limit: p.limit.unwrap_or(100),
         };
         let (entries, more) = self.store.audit_page(&q).await?;
         let next_cursor = more
             .then(|| entries.last())
             .flatten()
-            .map(|e| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(e.id.to_string()));
+            .map(|e| cursor_after(&e.id.to_string()));
         let items = entries
             .into_iter()
             .map(|e| AuditView {
@@ -224,16 +256,17 @@ impl Admin {
                 "your roles do not allow reading reports".into(),
             ));
         }
-        let rules = self.rules().await?;
         let names = Names::load(&self.store).await?;
+        let rules = self.rules(&names).await?;
         let mut errs = Vec::new();
-        let user = p.user.as_deref().and_then(|u| {
-            let id = u.parse::<UserId>().ok();
-            if id.is_none() {
-                errs.push(bad("user", "is not a person's id"));
-            }
-            id
-        });
+        let w = window(
+            p.user.as_deref(),
+            p.since.as_deref(),
+            p.until.as_deref(),
+            p.cursor.as_deref(),
+            p.limit,
+            &mut errs,
+        );
         if let Some(o) = p
             .outcome
             .as_deref()
@@ -241,46 +274,24 @@ impl Admin {
         {
             errs.push(bad("outcome", format!("{o:?} is not accepted or refused")));
         }
-        let since = p
-            .since
-            .as_deref()
-            .and_then(|s| millis("since", s, &mut errs));
-        let until = p
-            .until
-            .as_deref()
-            .and_then(|s| millis("until", s, &mut errs));
-        let before_id = p.cursor.as_deref().and_then(|c| {
-            let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(c.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|s| s.parse::<AuditId>().is_ok());
-            if id.is_none() {
-                errs.push(bad("cursor", "is not a cursor of this listing"));
-            }
-            id
-        });
-        if let Some(l) = p.limit.filter(|l| !(1..=500).contains(l)) {
-            errs.push(bad("limit", format!("{l} is not between 1 and 500")));
-        }
         if !errs.is_empty() {
             return Err(AdminError::Invalid(errs));
         }
         let q = lanyard_store::SignInQuery {
             reach: rules.reach(actor, &names.tenant_ids()),
-            user,
+            user: w.user,
             outcome: p.outcome.clone(),
             method: p.method.clone(),
-            since,
-            until,
-            before_id,
+            since: w.since,
+            until: w.until,
+            before_id: w.before.map(|b| b.to_string()),
             limit: p.limit.unwrap_or(100),
         };
         let (entries, more) = self.store.sign_in_page(&q).await?;
         let next_cursor = more
             .then(|| entries.last())
             .flatten()
-            .map(|e| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&e.id));
+            .map(|e| cursor_after(&e.id));
         let items = entries
             .into_iter()
             .map(|e| SignInView {

@@ -34,6 +34,10 @@ impl<'a> Names<'a> {
         })
     }
 
+    pub(crate) fn tenants(&self) -> &[Tenant] {
+        &self.tenants
+    }
+
     pub(crate) fn tenant_ids(&self) -> Vec<TenantId> {
         self.tenants.iter().map(|t| t.id).collect()
     }

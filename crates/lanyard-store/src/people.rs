@@ -105,6 +105,62 @@ impl Sql {
         format!("${}", self.args.len())
     }
 
+    /// `(tenant IN … OR EXISTS person in reach)` for a record whose tenant is `tenant_col` and
+    /// whose person `u` is found by `person_on` (e.g. `u.id = s.user_id`).
+    pub(crate) fn reach(&mut self, r: &Reach, tenant_col: &str, person_on: &str) {
+        let mut whom = Vec::new();
+        if !r.tenants.is_empty() {
+            let l = self.list(&r.tenants);
+            whom.push(format!("{tenant_col} IN ({l})"));
+        }
+        let mut person = Vec::new();
+        if !r.locations.is_empty() {
+            let l = self.list(&r.locations);
+            person.push(format!("u.location_id IN ({l})"));
+        }
+        if !r.users.is_empty() {
+            let l = self.list(&r.users);
+            person.push(format!("u.id IN ({l})"));
+        }
+        if !person.is_empty() {
+            whom.push(format!(
+                "EXISTS (SELECT 1 FROM users u WHERE {person_on} AND ({}))",
+                person.join(" OR ")
+            ));
+        }
+        self.text.push('(');
+        self.text.push_str(&whom.join(" OR "));
+        self.text.push(')');
+    }
+
+    /// A log's time window, cursor (older than `before`), newest-first order and page size
+    /// (one more row than the page, to tell whether more follow); returns the page size.
+    pub(crate) fn newest_first(
+        &mut self,
+        alias: &str,
+        since: Option<i64>,
+        until: Option<i64>,
+        before: Option<String>,
+        limit: i64,
+    ) -> i64 {
+        for (op, t) in [(">=", since), ("<", until)] {
+            if let Some(t) = t {
+                // Bound as text like every other argument here, compared as a number.
+                let a = self.arg(t.to_string());
+                self.text
+                    .push_str(&format!(" AND {alias}.at {op} CAST({a} AS BIGINT)"));
+            }
+        }
+        if let Some(id) = before {
+            let a = self.arg(id);
+            self.text.push_str(&format!(" AND {alias}.id < {a}"));
+        }
+        let limit = limit.clamp(1, 500);
+        self.text
+            .push_str(&format!(" ORDER BY {alias}.id DESC LIMIT {}", limit + 1));
+        limit
+    }
+
     pub(crate) fn list<T: ToString>(&mut self, items: &[T]) -> String {
         let marks: Vec<String> = items.iter().map(|i| self.arg(i.to_string())).collect();
         marks.join(", ")
@@ -117,10 +173,7 @@ impl Store {
         if q.reach.is_empty() || q.locations.as_ref().is_some_and(Vec::is_empty) {
             return Ok((Vec::new(), false));
         }
-        let mut s = Sql {
-            text: String::from("SELECT * FROM users WHERE ("),
-            args: Vec::new(),
-        };
+        let mut s = Sql::new("SELECT * FROM users WHERE (");
         let mut reach = Vec::new();
         if !q.reach.tenants.is_empty() {
             let l = s.list(&q.reach.tenants);
@@ -200,11 +253,7 @@ impl Store {
         });
         let limit = q.limit.clamp(1, 500);
         s.text.push_str(&format!(" LIMIT {}", limit + 1));
-        let mut query = sqlx::query(&s.text);
-        for a in &s.args {
-            query = query.bind(a.clone());
-        }
-        let found = query.fetch_all(self.pool()?).await?;
+        let found = s.query().fetch_all(self.pool()?).await?;
         let more = found.len() as i64 > limit;
         let mut people = found
             .iter()
@@ -220,10 +269,7 @@ impl Store {
         if people.is_empty() {
             return Ok(());
         }
-        let mut s = Sql {
-            text: String::new(),
-            args: Vec::new(),
-        };
+        let mut s = Sql::new("");
         let ids: Vec<UserId> = people.iter().map(|u| u.id).collect();
         let l = s.list(&ids);
         s.text = format!(
@@ -231,11 +277,7 @@ impl Store {
              UNION ALL SELECT 'g', user_id, name, CAST(NULL AS TEXT) FROM user_groups WHERE user_id IN ({l})
              UNION ALL SELECT 'a', user_id, key, value FROM user_attributes WHERE user_id IN ({l})"
         );
-        let mut query = sqlx::query(&s.text);
-        for a in &s.args {
-            query = query.bind(a.clone());
-        }
-        let found = query.fetch_all(self.pool()?).await?;
+        let found = s.query().fetch_all(self.pool()?).await?;
         let at: HashMap<UserId, usize> = ids.iter().enumerate().map(|(i, u)| (*u, i)).collect();
         for r in found {
             let uid: UserId = rows::id(&r, "u")?;
@@ -292,32 +334,12 @@ impl Store {
         if q.reach.is_empty() {
             return Ok((Vec::new(), false));
         }
-        let mut s = Sql {
-            text: String::from("SELECT a.* FROM audit_log a WHERE ("),
-            args: Vec::new(),
-        };
-        let mut whom = Vec::new();
-        if !q.reach.tenants.is_empty() {
-            let l = s.list(&q.reach.tenants);
-            whom.push(format!("a.tenant_id IN ({l})"));
-        }
-        let mut person = Vec::new();
-        if !q.reach.locations.is_empty() {
-            let l = s.list(&q.reach.locations);
-            person.push(format!("u.location_id IN ({l})"));
-        }
-        if !q.reach.users.is_empty() {
-            let l = s.list(&q.reach.users);
-            person.push(format!("u.id IN ({l})"));
-        }
-        if !person.is_empty() {
-            whom.push(format!(
-                "(a.target_kind = 'user' AND EXISTS (SELECT 1 FROM users u WHERE u.id = a.target_id AND ({})))",
-                person.join(" OR ")
-            ));
-        }
-        s.text.push_str(&whom.join(" OR "));
-        s.text.push(')');
+        let mut s = Sql::new("SELECT a.* FROM audit_log a WHERE ");
+        s.reach(
+            &q.reach,
+            "a.tenant_id",
+            "a.target_kind = 'user' AND u.id = a.target_id",
+        );
         if let Some(u) = q.user {
             let a = s.arg(u.to_string());
             s.text.push_str(&format!(
@@ -332,31 +354,9 @@ impl Store {
             let a = s.arg(format!("{}%", action.replace(['%', '_', '\\'], "")));
             s.text.push_str(&format!(" AND a.action LIKE {a}"));
         }
-        let mut times = Vec::new();
-        if let Some(t) = q.since {
-            times.push((">=", t));
-        }
-        if let Some(t) = q.until {
-            times.push(("<", t));
-        }
-        for (op, t) in times {
-            // Bound as text like every other argument here, compared as a number.
-            let a = s.arg(t.to_string());
-            s.text
-                .push_str(&format!(" AND a.at {op} CAST({a} AS BIGINT)"));
-        }
-        if let Some(id) = q.before_id {
-            let a = s.arg(id.to_string());
-            s.text.push_str(&format!(" AND a.id < {a}"));
-        }
-        let limit = q.limit.clamp(1, 500);
-        s.text
-            .push_str(&format!(" ORDER BY a.id DESC LIMIT {}", limit + 1));
-        let mut query = sqlx::query(&s.text);
-        for a in &s.args {
-            query = query.bind(a.clone());
-        }
-        let found = query.fetch_all(self.pool()?).await?;
+        let before = q.before_id.map(|i| i.to_string());
+        let limit = s.newest_first("a", q.since, q.until, before, q.limit);
+        let found = s.query().fetch_all(self.pool()?).await?;
         let more = found.len() as i64 > limit;
         let items = found
             .iter()

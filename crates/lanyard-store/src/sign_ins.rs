@@ -133,29 +133,8 @@ impl Store {
         if q.reach.is_empty() {
             return Ok((Vec::new(), false));
         }
-        let mut s = Sql::new("SELECT s.* FROM sign_ins s WHERE (");
-        let mut whom = Vec::new();
-        if !q.reach.tenants.is_empty() {
-            let l = s.list(&q.reach.tenants);
-            whom.push(format!("s.tenant_id IN ({l})"));
-        }
-        let mut person = Vec::new();
-        if !q.reach.locations.is_empty() {
-            let l = s.list(&q.reach.locations);
-            person.push(format!("u.location_id IN ({l})"));
-        }
-        if !q.reach.users.is_empty() {
-            let l = s.list(&q.reach.users);
-            person.push(format!("u.id IN ({l})"));
-        }
-        if !person.is_empty() {
-            whom.push(format!(
-                "EXISTS (SELECT 1 FROM users u WHERE u.id = s.user_id AND ({}))",
-                person.join(" OR ")
-            ));
-        }
-        s.text.push_str(&whom.join(" OR "));
-        s.text.push(')');
+        let mut s = Sql::new("SELECT s.* FROM sign_ins s WHERE ");
+        s.reach(&q.reach, "s.tenant_id", "u.id = s.user_id");
         for (col, v) in [
             ("s.user_id", q.user.map(|u| u.to_string())),
             ("s.outcome", q.outcome.clone()),
@@ -166,20 +145,7 @@ impl Store {
                 s.text.push_str(&format!(" AND {col} = {a}"));
             }
         }
-        for (op, t) in [(">=", q.since), ("<", q.until)] {
-            if let Some(t) = t {
-                let a = s.arg(t.to_string());
-                s.text
-                    .push_str(&format!(" AND s.at {op} CAST({a} AS BIGINT)"));
-            }
-        }
-        if let Some(id) = &q.before_id {
-            let a = s.arg(id.clone());
-            s.text.push_str(&format!(" AND s.id < {a}"));
-        }
-        let limit = q.limit.clamp(1, 500);
-        s.text
-            .push_str(&format!(" ORDER BY s.id DESC LIMIT {}", limit + 1));
+        let limit = s.newest_first("s", q.since, q.until, q.before_id.clone(), q.limit);
         let found = s.query().fetch_all(self.pool()?).await?;
         let more = found.len() as i64 > limit;
         let items = found

@@ -304,17 +304,20 @@ pub(crate) fn app_of(j: &Journey) -> String {
     }
 }
 
-/// Records a sign-in (accepted or refused) for the reports; a failure to record is logged and
-/// never fails the sign-in.
-pub(crate) async fn record(app: &App, seen: &Seen, s: lanyard_store::NewSignIn) {
+/// Records a sign-in (accepted or refused) for the reports, off the request path (the
+/// sign-in's answer never waits for it, and a failure to record is logged, never shown).
+pub(crate) fn record(app: &App, seen: &Seen, s: lanyard_store::NewSignIn) {
     let s = lanyard_store::NewSignIn {
         ip: seen.ip.clone(),
         user_agent: seen.user_agent.clone(),
         ..s
     };
-    if let Err(e) = app.store.record_sign_in(s).await {
-        tracing::warn!(error = %e, "could not record a sign-in");
-    }
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store.record_sign_in(s).await {
+            tracing::warn!(error = %e, "could not record a sign-in");
+        }
+    });
 }
 
 /// The record of an accepted sign-in of `user` through `j`.
@@ -377,7 +380,7 @@ pub(crate) async fn first_factor(
         // After a first factor the decision is only ever one of these three.
         Next::Answer | Next::SignInPage | Next::Refuse(_) => {
             let (jar, sso) = establish(app, jar, j.tenant_id, user.id, person.prior_amr).await?;
-            record(app, seen, accepted(&j, user.id, method.name(), upstream)).await;
+            record(app, seen, accepted(&j, user.id, method.name(), upstream));
             answer(app, jar, j, sso).await
         }
     }
@@ -402,7 +405,7 @@ pub(crate) async fn second_factor(
         "session"
     };
     let method = format!("{first}+{}", factor_name(factor));
-    record(app, seen, accepted(&j, person.user_id, &method, None)).await;
+    record(app, seen, accepted(&j, person.user_id, &method, None));
     Ok((jar, j, sso))
 }
 

@@ -259,7 +259,7 @@ pub(crate) async fn login_submit(
                 app: Some(client),
                 ..Default::default()
             };
-            flow::record(&app, &seen, record).await;
+            flow::record(&app, &seen, record);
         });
     }
     match result {

@@ -256,8 +256,7 @@ pub(crate) async fn mfa_post(
                     app: Some(flow::app_of(&t)),
                     ..Default::default()
                 },
-            )
-            .await;
+            );
             let (status, msg) = match locked {
                 Ok(true) => (StatusCode::TOO_MANY_REQUESTS, LOCKED),
                 Ok(false) => (
