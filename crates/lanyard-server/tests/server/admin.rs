@@ -558,6 +558,51 @@ async fn the_api_needs_an_admin_token_and_answers_problems() {
         )
         .await;
     assert_eq!(st, 412);
+    // Activation is for invited people only.
+    let (st, body, _) = api
+        .send(
+            reqwest::Method::POST,
+            hr,
+            &format!("{path}/activate"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, 409, "{body}");
+    let invited = json!({"given_name": "Ina", "family_name": "Vited", "email": "ina@demo.test",
+                         "roles": ["Student"], "status": "invited"});
+    let (st, body, _) = api
+        .send(reqwest::Method::POST, hr, "/users", None, Some(invited))
+        .await;
+    assert_eq!(
+        (st, body["status"].as_str()),
+        (201, Some("invited")),
+        "{body}"
+    );
+    let (st, body, _) = api
+        .send(
+            reqwest::Method::POST,
+            hr,
+            &format!("/users/{}/activate", body["id"].as_str().unwrap()),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, body["status"].as_str()),
+        (200, Some("active")),
+        "{body}"
+    );
+    let (st, _, _) = api
+        .send(
+            reqwest::Method::POST,
+            hr,
+            &format!("{path}/promote"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
     let (st, _, _) = api.get(hr, "/users/not-an-id").await;
     assert_eq!(st, 404);
     let (st, _, _) = api.get(hr, "/nothing-here").await;
